@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test command (README.md): install everything from the repo's own files into a fresh venv, then run the
+# lint, type and layering checks and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${AURA_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+# shellcheck disable=SC1091
+source "$VENV/bin/activate"
+python -m pip install --quiet --upgrade pip >/dev/null
+python -m pip install --quiet -e ".[dev]"
+
+echo "== ruff check"; ruff check src tests bench examples
+echo "== ruff format --check"; ruff format --check src tests bench examples
+echo "== mypy --strict src"; mypy --strict src
+echo "== import-linter"; lint-imports
+
+echo "== tests"
+python -m pytest -q

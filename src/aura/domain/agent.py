@@ -1,0 +1,472 @@
+"""The agent and its turn loop: call the model, run the tools it asks for, repeat up to `turn_depth`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import attrs
+
+from aura.domain.errors import ProviderError, ProviderErrorKind, is_context_overflow
+from aura.domain.events import (
+    FinishReason,
+    ModelFinished,
+    ReasoningDelta,
+    RoundUsage,
+    TextDelta,
+    ToolCallReady,
+    ToolCompleted,
+    ToolProgress,
+    ToolRequested,
+    ToolStarted,
+    TurnError,
+    TurnErrorKind,
+    TurnEvent,
+    TurnFinished,
+    UsageReported,
+)
+from aura.domain.messages import (
+    AssistantMessage,
+    Message,
+    SystemMessage,
+    ToolCall,
+    ToolResultMessage,
+    UserMessage,
+)
+from aura.domain.tool_registry import ToolRegistry
+from aura.domain.tools import ProgressUpdate, RequestContext, ToolCallContext, ToolResult
+from aura.domain.usage import Usage, UsageTracker
+from aura.ports.chat_model import ChatModel, ChatRequest, GenerationSettings
+from aura.ports.clock import Clock, SystemClock
+from aura.ports.toolset import Toolset
+from aura.ports.tracer import NoopTracer, Span, SpanKind, Tracer
+
+logger = logging.getLogger(__name__)
+
+TOOL_RESULT_SEPARATOR = "\n\n"
+CONTEXT_OVERFLOW_MESSAGE = (
+    "My tools returned more data than I can work with at once.\n\n**To help me out, try:**\n"
+    "- Narrowing your search with filters\n- Asking for a summary instead of full results\n"
+    "- Splitting into smaller requests"
+)
+REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+
+
+@attrs.frozen
+class AgentSettings:
+    """Identity and runtime behaviour of one agent (the `[agent]` table, minus the model).
+
+    `turn_depth` bounds tool-calling rounds: at most N rounds run tools, so the model is called at
+    most N+1 times; if call N+1 still asks for tools the turn ends with a max-depth error. With
+    `turn_depth = 0` no tools are offered at all.
+    """
+
+    name: str
+    system_prompt: str
+    alias: str | None = None
+    context: tuple[str, ...] = ()
+    temperature: float | None = None
+    max_tokens: int | None = None
+    reasoning_effort: str | None = None
+    turn_depth: int = 5
+    context_window: int | None = None
+    model_owner: str | None = None
+    tool_timeout_secs: float | None = 300.0
+    max_tool_result_chars: int = 100_000
+
+    @property
+    def id(self) -> str:
+        return self.alias if self.alias is not None else self.name
+
+    @property
+    def full_system_prompt(self) -> str:
+        """The system prompt with `context` entries appended as extra paragraphs."""
+        return "\n\n".join((self.system_prompt, *self.context))
+
+
+class Agent:
+    """An LLM with tools. Stateless between turns: the caller supplies the history each time."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        model: ChatModel,
+        toolsets: Sequence[Toolset] = (),
+        *,
+        tracer: Tracer | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.model = model
+        self.toolsets = tuple(toolsets)
+        self.tracer: Tracer = tracer or NoopTracer()
+        self.clock: Clock = clock or SystemClock()
+
+    @property
+    def id(self) -> str:
+        return self.settings.id
+
+    @property
+    def model_string(self) -> str:
+        """`<provider>/<model>`, as reported in responses."""
+        return f"{self.model.provider}/{self.model.model_name}"
+
+    async def aclose(self) -> None:
+        """Close the model client and every toolset (MCP sessions, stdio children)."""
+        for toolset in self.toolsets:
+            await toolset.aclose()
+        await self.model.aclose()
+
+    async def tool_registry(self) -> ToolRegistry:
+        if self.settings.turn_depth == 0 or not self.toolsets:
+            return ToolRegistry()
+        return await ToolRegistry.discover(self.toolsets)
+
+    async def run(self, history: Sequence[Message] | str, context: RequestContext | None = None) -> TurnFinished:
+        """Run a turn to the end and return its final event (the library's non-streaming API)."""
+        final: TurnFinished | None = None
+        async for event in self.run_turn(history, context):
+            if isinstance(event, TurnFinished):
+                final = event
+        assert final is not None  # run_turn always ends with TurnFinished
+        return final
+
+    async def run_turn(
+        self, history: Sequence[Message] | str, context: RequestContext | None = None
+    ) -> AsyncIterator[TurnEvent]:
+        """Stream one turn. The last event is always `TurnFinished`.
+
+        Cancelling the consuming task (or closing this generator) cancels in-flight tool calls.
+        """
+        context = context or RequestContext()
+        if isinstance(history, str):
+            history = [UserMessage(history)]
+        turn = _Turn(self, context)
+        async for event in turn.run(history):
+            yield event
+
+
+@attrs.define
+class _Turn:
+    """State of one running turn."""
+
+    agent: Agent
+    context: RequestContext
+    tracker: UsageTracker = attrs.field(factory=UsageTracker)
+    content: list[str] = attrs.field(factory=list)
+    tools_ran: bool = False
+    separator_pending: bool = False
+    completed_since_round: list[str] = attrs.field(factory=list)
+
+    async def run(self, history: Sequence[Message]) -> AsyncIterator[TurnEvent]:
+        agent = self.agent
+        settings = agent.settings
+        span = agent.tracer.start_span(
+            "agent.turn",
+            SpanKind.AGENT,
+            {
+                "llm.model_name": agent.model.model_name,
+                "llm.provider": agent.model.provider,
+                "llm.system": agent.model.provider,
+                "agent.name": settings.id,
+                "session.id": self.context.session_id,
+                "http.request_id": self.context.request_id,
+                "message_count": len(history),
+            },
+            parent=self.context.parent_span,
+        )
+        if agent.tracer.records_content and history:
+            span.set_attribute("input.value", _message_text(history[-1]))
+        final: TurnFinished | None = None
+        try:
+            async for event in self._rounds(history, span):
+                if isinstance(event, TurnFinished):
+                    final = event
+                yield event
+        finally:
+            self._finish_span(span, final)
+
+    def _finish_span(self, span: Span, final: TurnFinished | None) -> None:
+        turn_usage = self.tracker.turn
+        if self.tracker.known:
+            span.set_attributes(
+                {
+                    "llm.token_count.prompt": turn_usage.prompt_tokens,
+                    "llm.token_count.completion": turn_usage.completion_tokens,
+                    "llm.token_count.total": turn_usage.total_tokens,
+                }
+            )
+            if self.tracker.tool_completion_tokens:
+                span.set_attribute("llm.token_count.tool_completion", self.tracker.tool_completion_tokens)
+        if final is None:
+            span.record_error("cancelled")
+        elif final.error is not None:
+            span.record_error(final.error.detail or final.error.message)
+        elif self.agent.tracer.records_content:
+            span.set_attribute("output.value", final.content)
+        span.end()
+
+    async def _rounds(self, history: Sequence[Message], turn_span: Span) -> AsyncIterator[TurnEvent]:
+        agent = self.agent
+        settings = agent.settings
+        registry = await agent.tool_registry()
+        messages: list[Message] = [SystemMessage(settings.full_system_prompt), *history]
+        generation = GenerationSettings(settings.temperature, settings.max_tokens, settings.reasoning_effort)
+        for round_index in range(settings.turn_depth + 1):
+            request = ChatRequest(tuple(messages), registry.specs, generation)
+            calls: list[ToolCall] = []
+            round_text: list[str] = []
+            round_reasoning: list[str] = []
+            model_finish = FinishReason.STOP
+            llm_span = agent.tracer.start_span(
+                "llm.call",
+                SpanKind.LLM,
+                {
+                    "llm.model_name": agent.model.model_name,
+                    "llm.provider": agent.model.provider,
+                    "llm.system": agent.model.provider,
+                    "agent.turn": round_index,
+                },
+                parent=turn_span,
+            )
+            if agent.tracer.records_content:
+                _record_input_messages(llm_span, messages)
+            round_usage: Usage | None = None
+            try:
+                async for event in agent.model.stream(request):
+                    if isinstance(event, TextDelta):
+                        if not event.text:
+                            continue
+                        text = self._with_separator(event.text)
+                        round_text.append(event.text)
+                        self.content.append(text)
+                        yield TextDelta(text)
+                    elif isinstance(event, ReasoningDelta):
+                        round_reasoning.append(event.text)
+                        yield event
+                    elif isinstance(event, ToolCallReady):
+                        calls.append(event.call)
+                    elif isinstance(event, UsageReported):
+                        round_usage = event.usage if round_usage is None else round_usage + event.usage
+                    elif isinstance(event, ModelFinished):
+                        model_finish = event.finish_reason
+            except ProviderError as error:
+                llm_span.record_error(str(error))
+                llm_span.end()
+                yield self._failed(_provider_turn_error(error, agent.model_string))
+                return
+            except asyncio.CancelledError:
+                llm_span.record_error("cancelled")
+                llm_span.end()
+                raise
+            except Exception as error:  # a bug in an adapter must not kill the stream silently
+                logger.exception("model adapter %s failed", agent.model_string)
+                llm_span.record_error(repr(error))
+                llm_span.end()
+                yield self._failed(
+                    TurnError(TurnErrorKind.INTERNAL, _generic_provider_message(agent.model_string), repr(error))
+                )
+                return
+            self._end_llm_span(llm_span, round_usage, "".join(round_text), calls)
+            if round_usage is not None:
+                self.tracker.record(round_usage, round_called_tools=bool(calls))
+                yield RoundUsage(round_usage, round_index, tuple(self.completed_since_round))
+                self.completed_since_round.clear()
+
+            if not calls:
+                finish = FinishReason.LENGTH if model_finish is FinishReason.LENGTH else FinishReason.STOP
+                yield self._finished(finish)
+                return
+            if round_index == settings.turn_depth:
+                n = settings.turn_depth
+                yield self._failed(
+                    TurnError(
+                        TurnErrorKind.MAX_DEPTH,
+                        f"I stopped after {n} tool-calling round{'s' if n != 1 else ''} "
+                        "(the agent's turn_depth limit) before reaching an answer.",
+                        f"MaxDepthError: reached limit {n}",
+                    )
+                )
+                return
+            messages.append(AssistantMessage("".join(round_text), tuple(calls), reasoning="".join(round_reasoning)))
+            for call in calls:
+                yield ToolRequested(call)
+            results: dict[str, ToolResult] = {}
+            async for tool_event in self._run_tools(calls, registry, turn_span):
+                if isinstance(tool_event, ToolCompleted):
+                    results[tool_event.call.id] = tool_event.result
+                    self.completed_since_round.append(tool_event.call.id)
+                yield tool_event
+            for call in calls:
+                result = results[call.id]
+                messages.append(ToolResultMessage(call.id, call.name, result.content, result.is_error))
+            self.tools_ran = True
+            self.separator_pending = True
+        raise AssertionError("unreachable: the loop returns on its last round")  # pragma: no cover
+
+    def _with_separator(self, text: str) -> str:
+        if self.separator_pending:
+            self.separator_pending = False
+            if any(self.content):
+                return TOOL_RESULT_SEPARATOR + text
+        return text
+
+    def _end_llm_span(self, span: Span, usage: Usage | None, text: str, calls: list[ToolCall]) -> None:
+        if usage is not None:
+            span.set_attributes(
+                {
+                    "llm.token_count.prompt": usage.prompt_tokens,
+                    "llm.token_count.completion": usage.completion_tokens,
+                    "llm.token_count.total": usage.total_tokens,
+                }
+            )
+        if self.agent.tracer.records_content:
+            span.set_attribute("llm.output_messages.0.message.role", "assistant")
+            span.set_attribute("llm.output_messages.0.message.content", text)
+            for i, call in enumerate(calls):
+                prefix = f"llm.output_messages.0.message.tool_calls.{i}.tool_call"
+                span.set_attribute(f"{prefix}.function.name", call.name)
+                span.set_attribute(f"{prefix}.function.arguments", call.arguments)
+        span.end()
+
+    def _finished(self, finish: FinishReason, error: TurnError | None = None) -> TurnFinished:
+        return TurnFinished(
+            finish_reason=finish,
+            content="".join(self.content),
+            usage=self.tracker.aggregate if self.tracker.known and error is None else None,
+            turn_usage=self.tracker.turn if self.tracker.known else None,
+            tool_completion_tokens=self.tracker.tool_completion_tokens,
+            rounds=self.tracker.rounds,
+            error=error,
+        )
+
+    def _failed(self, error: TurnError) -> TurnFinished:
+        return self._finished(FinishReason.STOP, error)
+
+    async def _run_tools(
+        self, calls: list[ToolCall], registry: ToolRegistry, turn_span: Span
+    ) -> AsyncIterator[TurnEvent]:
+        """Run one round's calls concurrently; yield their events in arrival order."""
+        events: asyncio.Queue[TurnEvent] = asyncio.Queue(maxsize=1024)
+        tasks = [
+            asyncio.create_task(self._run_tool(call, registry, events, turn_span), name=f"tool:{call.name}")
+            for call in calls
+        ]
+        try:
+            remaining = len(tasks)
+            while remaining:
+                event = await events.get()
+                if isinstance(event, ToolCompleted):
+                    remaining -= 1
+                yield event
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_tool(
+        self,
+        call: ToolCall,
+        registry: ToolRegistry,
+        events: asyncio.Queue[TurnEvent],
+        turn_span: Span,
+    ) -> None:
+        agent = self.agent
+        started = agent.clock.monotonic()
+        token = call.id
+        await events.put(ToolStarted(call, token))
+
+        async def report_progress(update: ProgressUpdate) -> None:
+            await events.put(ToolProgress(call, token, update))
+
+        span = agent.tracer.start_span(
+            "tool.call", SpanKind.TOOL, {"tool.name": call.name, "tool.call_id": call.id}, parent=turn_span
+        )
+        if agent.tracer.records_content:
+            span.set_attribute("tool.parameters", call.arguments)
+            span.set_attribute("input.value", call.arguments)
+        try:
+            result = await self._execute(call, registry, report_progress)
+        except asyncio.CancelledError:
+            span.record_error("cancelled")
+            span.set_attribute("tool.cancelled", True)
+            span.end()
+            raise
+        except Exception as error:  # a toolset bug becomes a tool error, never a dead turn
+            logger.exception("tool %s failed unexpectedly", call.name)
+            result = ToolResult.error(f"Tool execution failed: {error}")
+        result = _bounded(result, agent.settings.max_tool_result_chars)
+        span.set_attribute("tool.result.length", len(result.content))
+        if agent.tracer.records_content:
+            span.set_attribute("output.value", result.content)
+        if result.is_error:
+            span.record_error(result.content)
+        span.end()
+        duration_ms = int((agent.clock.monotonic() - started) * 1000)
+        await events.put(ToolCompleted(call, result, duration_ms))
+
+    async def _execute(self, call: ToolCall, registry: ToolRegistry, report_progress: Any) -> ToolResult:
+        tool = registry.get(call.name)
+        if tool is None:
+            return ToolResult.error(f"Tool not found: {call.name}")
+        try:
+            arguments = json.loads(call.arguments) if call.arguments.strip() else {}
+        except json.JSONDecodeError as error:
+            return ToolResult.error(f"Invalid tool arguments: not valid JSON ({error})")
+        if not isinstance(arguments, dict):
+            return ToolResult.error(f"Invalid tool arguments: expected a JSON object, got {type(arguments).__name__}")
+        timeout = self.agent.settings.tool_timeout_secs
+        context = ToolCallContext(
+            call_id=call.id,
+            tool_name=call.name,
+            request=self.context,
+            progress_token=call.id,
+            report_progress=report_progress,
+            timeout=timeout,
+        )
+        try:
+            async with asyncio.timeout(timeout):
+                return await tool.toolset.call_tool(tool.original_name, arguments, context)
+        except TimeoutError:
+            return ToolResult.error(f"Timeout: tool '{call.name}' did not finish within {timeout:g} s")
+
+
+def _bounded(result: ToolResult, limit: int) -> ToolResult:
+    if limit <= 0 or len(result.content) <= limit:
+        return result
+    marker = f"\n... [truncated: result was {len(result.content)} characters, limit {limit}]"
+    return attrs.evolve(result, content=result.content[:limit] + marker)
+
+
+def _generic_provider_message(model_string: str) -> str:
+    return (
+        f"The upstream model provider ({model_string}) returned an error and the request could not be "
+        "completed. Please try again or contact support if the issue persists."
+    )
+
+
+def _provider_turn_error(error: ProviderError, model_string: str) -> TurnError:
+    if error.kind is ProviderErrorKind.CONTEXT_OVERFLOW or is_context_overflow(error.message):
+        return TurnError(TurnErrorKind.CONTEXT_OVERFLOW, CONTEXT_OVERFLOW_MESSAGE, str(error))
+    if error.kind is ProviderErrorKind.TIMEOUT:
+        return TurnError(
+            TurnErrorKind.TIMEOUT,
+            f"The upstream model provider ({model_string}) timed out. Please try again.",
+            str(error),
+        )
+    return TurnError(TurnErrorKind.PROVIDER, _generic_provider_message(model_string), str(error))
+
+
+def _message_text(message: Message) -> str:
+    if isinstance(message, UserMessage):
+        return message.text
+    return message.content
+
+
+def _record_input_messages(span: Span, messages: Sequence[Message]) -> None:
+    for i, message in enumerate(messages):
+        span.set_attribute(f"llm.input_messages.{i}.message.role", message.role)
+        span.set_attribute(f"llm.input_messages.{i}.message.content", _message_text(message))

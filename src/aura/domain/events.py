@@ -1,0 +1,134 @@
+"""The two event streams of Aura.
+
+`ModelEvent`s come out of a `ChatModel` for one LLM call (one round).
+`TurnEvent`s come out of `Agent.run_turn` for a whole turn; the HTTP adapter encodes them as
+OpenAI chunks and `aura.*` SSE events, so the domain never knows about SSE.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from aura.domain.messages import ToolCall
+from aura.domain.tools import ProgressUpdate, ToolResult
+from aura.domain.usage import Usage
+
+
+class FinishReason(enum.Enum):
+    STOP = "stop"
+    LENGTH = "length"
+    TOOL_CALLS = "tool_calls"
+
+
+# --- events of one model call -------------------------------------------------------------------
+
+
+@attrs.frozen
+class TextDelta:
+    text: str
+
+
+@attrs.frozen
+class ReasoningDelta:
+    text: str
+
+
+@attrs.frozen
+class ToolCallReady:
+    """A complete tool call (name and full arguments) assembled by the model adapter."""
+
+    call: ToolCall
+
+
+@attrs.frozen
+class UsageReported:
+    usage: Usage
+
+
+@attrs.frozen
+class ModelFinished:
+    finish_reason: FinishReason
+
+
+ModelEvent = TextDelta | ReasoningDelta | ToolCallReady | UsageReported | ModelFinished
+
+
+# --- events of a whole turn ---------------------------------------------------------------------
+
+
+@attrs.frozen
+class ToolRequested:
+    """The model decided to call a tool; emitted in call order before any of the round runs."""
+
+    call: ToolCall
+
+
+@attrs.frozen
+class ToolStarted:
+    call: ToolCall
+    progress_token: str | int | None
+
+
+@attrs.frozen
+class ToolProgress:
+    call: ToolCall
+    progress_token: str | int | None
+    update: ProgressUpdate
+
+
+@attrs.frozen
+class ToolCompleted:
+    call: ToolCall
+    result: ToolResult
+    duration_ms: int
+
+
+@attrs.frozen
+class RoundUsage:
+    """Usage of one finished LLM round, with the tool calls completed since the previous round."""
+
+    usage: Usage
+    round_index: int
+    tool_call_ids: tuple[str, ...]
+
+
+class TurnErrorKind(enum.Enum):
+    PROVIDER = "provider"
+    CONTEXT_OVERFLOW = "context_overflow"
+    MAX_DEPTH = "max_depth"
+    TIMEOUT = "timeout"
+    INTERNAL = "internal"
+
+
+@attrs.frozen
+class TurnError:
+    kind: TurnErrorKind
+    message: str
+    """Safe for clients: says what happened without provider internals or secrets."""
+    detail: str = ""
+    """The raw error, for logs and traces only."""
+
+
+@attrs.frozen
+class TurnFinished:
+    """Always the last event of a turn.
+
+    `content` is the answer text (all rounds' text, with the separator after tool results).
+    `usage` is the sum over rounds (None when no round reported usage); `turn_usage` is the
+    first-round prompt + all completions view. `error` is set when the turn ended early.
+    """
+
+    finish_reason: FinishReason
+    content: str
+    usage: Usage | None
+    turn_usage: Usage | None
+    tool_completion_tokens: int = 0
+    rounds: int = 0
+    error: TurnError | None = None
+
+
+TurnEvent = (
+    TextDelta | ReasoningDelta | ToolRequested | ToolStarted | ToolProgress | ToolCompleted | RoundUsage | TurnFinished
+)

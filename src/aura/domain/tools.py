@@ -1,0 +1,94 @@
+"""Tool specifications, results and the per-call context handed to a toolset."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import attrs
+
+from aura.ports.tracer import Span
+
+
+@attrs.frozen
+class ToolSpec:
+    """A tool as offered to the model: its name, description and JSON Schema of arguments."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
+
+
+@attrs.frozen
+class ToolResult:
+    """What a tool returned. `content` is the text the model sees; `is_error` marks failures."""
+
+    content: str
+    is_error: bool = False
+    structured: Any = None
+
+    @staticmethod
+    def error(message: str) -> ToolResult:
+        return ToolResult(content=message, is_error=True)
+
+
+@attrs.frozen
+class ProgressUpdate:
+    """One progress report of a running tool (from MCP `notifications/progress`)."""
+
+    progress: float
+    total: float | None = None
+    message: str | None = None
+
+    @property
+    def percent(self) -> int | None:
+        if self.total is None:
+            return None
+        if self.total <= 0:
+            return 100
+        return int(min(self.progress / self.total * 100, 100))
+
+    @property
+    def text(self) -> str:
+        if self.message:
+            return self.message
+        if self.total is None:
+            return f"Progress: {_number(self.progress)}"
+        return f"Progress: {_number(self.progress)}/{_number(self.total)}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+ProgressCallback = Callable[[ProgressUpdate], Awaitable[None]]
+
+
+async def _ignore_progress(_: ProgressUpdate) -> None:
+    return None
+
+
+@attrs.frozen
+class RequestContext:
+    """What one incoming request carries down to the tools.
+
+    `headers` holds the incoming request headers with lower-cased names; toolsets forward only
+    those their configuration maps (`headers_from_request`), and only for this request.
+    """
+
+    request_id: str = "req_local"
+    session_id: str = "cs_local"
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    parent_span: Span | None = None
+
+
+@attrs.frozen
+class ToolCallContext:
+    """Per-call context: which call this is, the request it belongs to, where progress goes."""
+
+    call_id: str
+    tool_name: str
+    request: RequestContext = attrs.field(factory=RequestContext)
+    progress_token: str | int | None = None
+    report_progress: ProgressCallback = _ignore_progress
+    timeout: float | None = None

@@ -1,0 +1,27 @@
+"""The port for anything that offers tools to an agent: MCP servers, vector stores, Python functions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from aura.domain.tools import ToolCallContext, ToolResult, ToolSpec
+
+
+@runtime_checkable
+class Toolset(Protocol):
+    """A named group of tools.
+
+    `call_tool` returns a `ToolResult` (with `is_error` for failures the model should see) and
+    raises only for cancellation. It must honour asyncio cancellation promptly: cancelling the
+    task is how a turn stops in-flight calls (an MCP toolset sends `notifications/cancelled`).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    async def list_tools(self) -> Sequence[ToolSpec]: ...
+
+    async def call_tool(self, name: str, arguments: Mapping[str, Any], context: ToolCallContext) -> ToolResult: ...
+
+    async def aclose(self) -> None: ...

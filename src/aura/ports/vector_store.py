@@ -1,0 +1,50 @@
+"""Ports for retrieval: vector stores and the embedders that feed them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import attrs
+
+
+@attrs.frozen
+class Document:
+    """A chunk of text to index, with a stable id so re-ingesting the same chunk is idempotent."""
+
+    id: str
+    text: str
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class SearchHit:
+    content: str
+    score: float
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+EmbeddingPurpose = Literal["document", "query"]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    @property
+    def dimensions(self) -> int | None:
+        """Vector size when known before the first call."""
+        ...
+
+    async def embed(self, texts: Sequence[str], purpose: EmbeddingPurpose) -> list[list[float]]: ...
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    async def search(
+        self, query: str, limit: int, label_filters: Mapping[str, Any] | None = None
+    ) -> Sequence[SearchHit]: ...
+
+    async def upsert(self, documents: Sequence[Document]) -> int:
+        """Index documents (replacing ones with the same id); returns how many were written."""
+        ...
+
+    async def aclose(self) -> None: ...
