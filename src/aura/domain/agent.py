@@ -74,6 +74,7 @@ class AgentSettings:
     turn_depth: int = 5
     context_window: int | None = None
     model_owner: str | None = None
+    created_at_ms: int | None = None
     tool_timeout_secs: float | None = 300.0
     max_tool_result_chars: int = 100_000
 
