@@ -1,0 +1,212 @@
+"""Qdrant as a vector store: a server (REST or gRPC), embedded on disk, or embedded in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from qdrant_client import AsyncQdrantClient, models
+
+from aura.domain.vector_search import VectorStoreError
+from aura.ports.vector_store import Document, Embedder, SearchHit
+
+GRPC_PORT = 6334
+UPSERT_BATCH_SIZE = 256
+TEXT_KEY = "text"
+DOCUMENT_ID_KEY = "document_id"
+# Keys that collections filled by other tools commonly use for the passage text.
+_CONTENT_KEYS = (TEXT_KEY, "content", "page_content", "document")
+# Every document id maps to the same point id on every run, so re-ingesting overwrites instead of adding.
+POINT_ID_NAMESPACE = uuid.UUID("6f0c6a8e-4f5e-5b8a-9c1d-2a7e3b9d4c10")
+
+
+def point_id(document_id: str) -> str:
+    return str(uuid.uuid5(POINT_ID_NAMESPACE, document_id))
+
+
+class QdrantVectorStore:
+    """A Qdrant collection searched by cosine similarity.
+
+    Where it lives: `url` for a server (a URL on port 6334 speaks gRPC, anything else REST), `path`
+    for qdrant-client's embedded on-disk mode (one process at a time per directory), neither for an
+    embedded in-memory collection. The collection is created on the first upsert with the
+    embedder's vector size. Payload per point: `text`, `document_id` and the document's metadata
+    (flat, so label filters match payload keys server-side).
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        collection_name: str,
+        *,
+        url: str | None = None,
+        path: str | None = None,
+        api_key: str | None = None,
+        timeout: int = 30,
+    ) -> None:
+        if not collection_name:
+            raise ValueError("QdrantVectorStore: 'collection_name' must not be empty")
+        if url and path:
+            raise ValueError("QdrantVectorStore: give either 'url' (a server) or 'path' (embedded), not both")
+        self._embedder = embedder
+        self.collection_name = collection_name
+        self._api_key = api_key
+        if url:
+            parsed = urlparse(url)
+            if not parsed.scheme or not parsed.hostname:
+                raise ValueError(f"QdrantVectorStore: 'url' must look like http://host:6334, got {url!r}")
+            self.location = url
+            self._client = AsyncQdrantClient(
+                url=url, api_key=api_key, prefer_grpc=parsed.port == GRPC_PORT, timeout=timeout
+            )
+        elif path:
+            self.location = path
+            self._client = AsyncQdrantClient(path=path)
+        else:
+            self.location = ":memory:"
+            self._client = AsyncQdrantClient(location=":memory:")
+        self._collection_ready = False
+        self._lock = asyncio.Lock()
+
+    async def search(
+        self, query: str, limit: int, label_filters: Mapping[str, Any] | None = None
+    ) -> Sequence[SearchHit]:
+        if limit < 1:
+            return []
+        query_filter = _filter(label_filters) if label_filters else None
+        [vector] = await self._embedder.embed([query], "query")
+        async with self._failures("search"):
+            if not await self._collection_exists():
+                raise VectorStoreError(
+                    f"Qdrant collection '{self.collection_name}' does not exist at {self.location}; "
+                    "fill it with `aura ingest` first"
+                )
+            response = await self._client.query_points(
+                self.collection_name,
+                query=vector,
+                query_filter=query_filter,
+                limit=limit,
+                with_payload=True,
+                with_vectors=False,
+            )
+        return [_hit(point) for point in response.points]
+
+    async def upsert(self, documents: Sequence[Document]) -> int:
+        if not documents:
+            return 0
+        vectors = await self._embedder.embed([document.text for document in documents], "document")
+        if len(vectors) != len(documents):
+            raise VectorStoreError(f"the embedder returned {len(vectors)} vectors for {len(documents)} documents")
+        points = [
+            models.PointStruct(
+                id=point_id(document.id),
+                vector=list(vector),
+                payload={**document.metadata, TEXT_KEY: document.text, DOCUMENT_ID_KEY: document.id},
+            )
+            for document, vector in zip(documents, vectors, strict=True)
+        ]
+        async with self._failures("upsert"):
+            await self._ensure_collection(len(vectors[0]))
+            for start in range(0, len(points), UPSERT_BATCH_SIZE):
+                await self._client.upsert(
+                    self.collection_name, points=points[start : start + UPSERT_BATCH_SIZE], wait=True
+                )
+        return len({document.id for document in documents})
+
+    async def count(self) -> int:
+        async with self._failures("count"):
+            if not await self._collection_exists():
+                return 0
+            result = await self._client.count(self.collection_name, exact=True)
+        return int(result.count)
+
+    async def _collection_exists(self) -> bool:
+        if not self._collection_ready:
+            self._collection_ready = await self._client.collection_exists(self.collection_name)
+        return self._collection_ready
+
+    async def _ensure_collection(self, dimensions: int) -> None:
+        async with self._lock:
+            if await self._collection_exists():
+                info = await self._client.get_collection(self.collection_name)
+                configured = info.config.params.vectors
+                if isinstance(configured, models.VectorParams) and configured.size != dimensions:
+                    raise VectorStoreError(
+                        f"Qdrant collection '{self.collection_name}' holds {configured.size}-dimensional vectors "
+                        f"but the embedder makes {dimensions}-dimensional ones; use the same embedding model "
+                        "or another collection"
+                    )
+                return
+            await self._client.create_collection(
+                self.collection_name,
+                vectors_config=models.VectorParams(size=dimensions, distance=models.Distance.COSINE),
+            )
+            self._collection_ready = True
+
+    def _failures(self, operation: str) -> _QdrantFailures:
+        return _QdrantFailures(operation, self.collection_name, self._api_key)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+        close = getattr(self._embedder, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class _QdrantFailures:
+    """Turns any client failure into a `VectorStoreError` that names the operation and collection."""
+
+    def __init__(self, operation: str, collection: str, api_key: str | None) -> None:
+        self._operation = operation
+        self._collection = collection
+        self._api_key = api_key
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, _: Any) -> bool:
+        if error is None or isinstance(error, VectorStoreError | asyncio.CancelledError):
+            return False
+        if not isinstance(error, Exception):
+            return False
+        message = str(error) or type(error).__name__
+        if self._api_key:
+            message = message.replace(self._api_key, "***")
+        raise VectorStoreError(
+            f"Qdrant {self._operation} failed on collection '{self._collection}': {message}"
+        ) from None
+
+
+def _filter(label_filters: Mapping[str, Any]) -> models.Filter:
+    conditions: list[models.Condition] = []
+    for key, value in label_filters.items():
+        if value is None:
+            conditions.append(models.IsNullCondition(is_null=models.PayloadField(key=key)))
+        elif isinstance(value, bool | str | int):
+            conditions.append(models.FieldCondition(key=key, match=models.MatchValue(value=value)))
+        elif isinstance(value, float):
+            if value.is_integer():
+                conditions.append(models.FieldCondition(key=key, match=models.MatchValue(value=int(value))))
+            else:
+                conditions.append(models.FieldCondition(key=key, range=models.Range(gte=value, lte=value)))
+        else:
+            raise VectorStoreError(f"label filter '{key}' has a value Qdrant cannot match exactly: {value!r}")
+    return models.Filter(must=conditions)
+
+
+def _hit(point: models.ScoredPoint) -> SearchHit:
+    payload = dict(point.payload or {})
+    content_key = next((key for key in _CONTENT_KEYS if isinstance(payload.get(key), str)), None)
+    if content_key is None:
+        content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+        metadata: dict[str, Any] = {}
+    else:
+        content = payload.pop(content_key)
+        metadata = payload
+    document_id = metadata.pop(DOCUMENT_ID_KEY, None)
+    metadata["id"] = str(document_id if document_id is not None else point.id)
+    return SearchHit(content, float(point.score), metadata)
