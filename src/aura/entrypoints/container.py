@@ -1,0 +1,89 @@
+"""The dependency-injection container that assembles one agent.
+
+From a config file:
+
+    container = AgentContainer(config=providers.Object(agent_config))
+    agent = container.agent()
+
+From code, or with any part swapped (a custom model, extra tools, a tracer):
+
+    container = AgentContainer(config=providers.Object(agent_config))
+    container.chat_model.override(providers.Object(MyModel()))
+    agent = container.agent()
+
+    # no config at all: give the settings, the model and the tools directly
+    container = AgentContainer(
+        settings=providers.Object(AgentSettings(name="bot", system_prompt="Be brief.")),
+        chat_model=providers.Object(ScriptedChatModel([reply("hi")])),
+        toolsets=providers.Object([]),
+    )
+
+Every provider is a singleton within its container: one container, one agent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dependency_injector import containers, providers
+
+from aura.domain.agent import Agent, AgentSettings
+from aura.entrypoints.config.errors import ConfigError
+from aura.entrypoints.config.loader import AgentFile, LoadedConfig
+from aura.entrypoints.config.schema import AgentConfig
+from aura.entrypoints.factories import build_agent_settings, build_chat_model, build_toolsets
+from aura.ports.chat_model import ChatModel
+from aura.ports.clock import Clock
+from aura.ports.toolset import Toolset
+from aura.ports.tracer import Tracer
+
+
+class AgentContainer(containers.DeclarativeContainer):
+    """Providers for one agent: `config`, `tracer`, `clock`, `chat_model`, `toolsets`, `settings`, `agent`.
+
+    `config` has no default; give it, or override every provider that needs it (`chat_model`,
+    `toolsets`, `settings`). `created_at_ms` is the `/v1/models` `created` fallback when the config
+    has no `created_at` (the loader passes the load time).
+    """
+
+    config = providers.Dependency(instance_of=AgentConfig)
+    created_at_ms: providers.Provider[int | None] = providers.Object(None)
+    tracer: providers.Provider[Tracer | None] = providers.Object(None)
+    clock: providers.Provider[Clock | None] = providers.Object(None)
+
+    chat_model: providers.Provider[ChatModel] = providers.Singleton(build_chat_model, config.provided.llm)
+    toolsets: providers.Provider[Sequence[Toolset]] = providers.Singleton(build_toolsets, config)
+    settings: providers.Provider[AgentSettings] = providers.Singleton(
+        build_agent_settings, config, default_created_at_ms=created_at_ms
+    )
+    agent: providers.Provider[Agent] = providers.Singleton(
+        Agent, settings, chat_model, toolsets, tracer=tracer, clock=clock
+    )
+
+
+def container_for(agent_file: AgentFile, *, tracer: Tracer | None = None) -> AgentContainer:
+    """A container for one loaded agent file (not built yet: override providers before calling `.agent()`)."""
+    return AgentContainer(
+        config=providers.Object(agent_file.config),
+        created_at_ms=providers.Object(agent_file.created_at_ms),
+        tracer=providers.Object(tracer),
+    )
+
+
+def build_agent(agent_file: AgentFile, *, tracer: Tracer | None = None) -> Agent:
+    """Build one agent; a failure is a `ConfigError` that names the agent's file."""
+    try:
+        agent: Agent = container_for(agent_file, tracer=tracer).agent()
+    except ConfigError as error:
+        if error.source is not None:
+            raise
+        raise ConfigError(error.detail, source=agent_file.source, problems=error.problems) from None
+    return agent
+
+
+def build_agents(loaded: LoadedConfig, *, tracer: Tracer | None = None) -> list[Agent]:
+    """Every loaded agent, in load order. Clients are created but nothing is connected yet:
+
+    MCP toolsets still need `await toolset.start()` (the server does it at startup).
+    """
+    return [build_agent(agent_file, tracer=tracer) for agent_file in loaded.agents]
