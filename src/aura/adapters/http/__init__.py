@@ -1,0 +1,12 @@
+"""The OpenAI-compatible HTTP + SSE server (aiohttp).
+
+It receives built `Agent`s and encodes the `TurnEvent`s of `Agent.run_turn` as OpenAI chunks and
+`aura.*` events; it never sees configuration, providers or MCP.
+"""
+
+from aura.adapters.http.agent_directory import UnknownDefaultAgent
+from aura.adapters.http.app import create_app
+from aura.adapters.http.options import ServerOptions, ToolResultMode
+from aura.adapters.http.server import run_server, start_app
+
+__all__ = ["ServerOptions", "ToolResultMode", "UnknownDefaultAgent", "create_app", "run_server", "start_app"]

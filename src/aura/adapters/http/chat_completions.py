@@ -1,0 +1,213 @@
+"""`POST /v1/chat/completions`: request → agent → streamed SSE or one JSON `chat.completion`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from aura.adapters.http.agent_directory import AgentDirectory
+from aura.adapters.http.chat_request import (
+    ChatCompletionRequest,
+    forwardable_headers,
+    new_completion_id,
+    new_request_id,
+    parse_chat_request,
+    resolve_session_id,
+)
+from aura.adapters.http.errors import UPSTREAM, ApiError
+from aura.adapters.http.options import ServerOptions
+from aura.adapters.http.shutdown import ShutdownCoordinator
+from aura.adapters.http.sse import ChunkEncoder, StreamIdentity, finish_reason_of, usage_json
+from aura.adapters.http.streaming import SseStream, turn_events
+from aura.domain.agent import Agent
+from aura.domain.events import RoundUsage, TextDelta, TurnErrorKind, TurnFinished
+from aura.domain.tools import RequestContext
+from aura.domain.usage import Usage
+from aura.ports.tracer import Span, SpanKind, Tracer
+
+logger = logging.getLogger(__name__)
+
+SESSION_HEADER = "X-Chat-Session-Id"
+STREAM_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
+# Turn errors that mean "the provider failed": before any text they become 502/504 on the JSON path.
+_GATEWAY_STATUS = {
+    TurnErrorKind.PROVIDER: 502,
+    TurnErrorKind.CONTEXT_OVERFLOW: 502,
+    TurnErrorKind.INTERNAL: 502,
+    TurnErrorKind.TIMEOUT: 504,
+}
+
+
+@attrs.frozen
+class _Prepared:
+    agent: Agent
+    request: ChatCompletionRequest
+    context: RequestContext
+    completion_id: str
+    created: int
+
+
+class ChatCompletionsHandler:
+    """Handles chat completions for a fixed set of agents."""
+
+    def __init__(
+        self,
+        directory: AgentDirectory,
+        options: ServerOptions,
+        coordinator: ShutdownCoordinator,
+        tracer: Tracer,
+    ) -> None:
+        self.directory = directory
+        self.options = options
+        self.coordinator = coordinator
+        self.tracer = tracer
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > self.options.max_body_bytes:
+            raise _too_large(self.options.max_body_bytes)
+        body = await request.read()
+        chat_request = parse_chat_request(body)
+        agent = self.directory.select(chat_request.model)
+        headers = forwardable_headers(request.headers)
+        request_id = new_request_id()
+        session_id = resolve_session_id(chat_request.metadata_session_id, headers)
+        span = self.tracer.start_span(
+            "POST /v1/chat/completions",
+            SpanKind.CHAIN,
+            {
+                "http.request_id": request_id,
+                "session.id": session_id,
+                "agent.name": agent.id,
+                "http.streaming": chat_request.stream,
+            },
+        )
+        context = RequestContext(request_id=request_id, session_id=session_id, headers=headers, parent_span=span)
+        prepared = _Prepared(agent, chat_request, context, new_completion_id(), int(time.time()))
+        logger.info(
+            "chat completion %s: agent=%s session=%s stream=%s history=%d",
+            request_id,
+            agent.id,
+            session_id,
+            chat_request.stream,
+            len(chat_request.history),
+        )
+        try:
+            with self.coordinator.track(streaming=chat_request.stream):
+                if chat_request.stream:
+                    return await self._stream(request, prepared, span)
+                return await self._complete(prepared, span)
+        except asyncio.CancelledError:
+            span.record_error("client disconnected")
+            raise
+        finally:
+            span.end()
+
+    async def _stream(self, request: web.Request, prepared: _Prepared, span: Span) -> web.StreamResponse:
+        identity = StreamIdentity(
+            completion_id=prepared.completion_id,
+            created=prepared.created,
+            model=prepared.agent.model_string,
+            agent_id=prepared.agent.id,
+            session_id=prepared.context.session_id,
+            trace_id=span.trace_id,
+            context_window=prepared.agent.settings.context_window,
+        )
+        encoder = ChunkEncoder(identity, self.options, max_tokens=prepared.request.max_tokens)
+        response = web.StreamResponse(status=200, headers={**STREAM_HEADERS, SESSION_HEADER: identity.session_id})
+        await response.prepare(request)
+        stream = SseStream(
+            prepared.agent,
+            (*prepared.request.history, prepared.request.query),
+            prepared.context,
+            encoder,
+            self.options,
+            self.coordinator,
+        )
+        await stream.run(response)
+        if stream.disconnected:
+            span.record_error("client disconnected")
+        elif stream.termination is not None and stream.termination.value != "complete":
+            span.record_error(stream.termination.value)
+        return response
+
+    async def _complete(self, prepared: _Prepared, span: Span) -> web.Response:
+        """Run the turn to its end (bounded by the stream timeout) and answer one JSON object."""
+        texts: list[str] = []
+        round_usage: Usage | None = None
+        final: TurnFinished | None = None
+        timeout = self.options.streaming_timeout_secs or None
+        history = (*prepared.request.history, prepared.request.query)
+        try:
+            async with asyncio.timeout(timeout):
+                async with turn_events(prepared.agent, history, prepared.context) as events:
+                    async for event in events:
+                        if isinstance(event, TextDelta):
+                            texts.append(event.text)
+                        elif isinstance(event, RoundUsage):
+                            round_usage = event.usage if round_usage is None else round_usage + event.usage
+                        elif isinstance(event, TurnFinished):
+                            final = event
+        except TimeoutError:
+            span.record_error("stream timeout")
+            return self._timed_out(prepared, "".join(texts), round_usage)
+        assert final is not None  # run_turn always ends with TurnFinished
+        content = final.content
+        if final.error is not None:
+            span.record_error(final.error.detail or final.error.message)
+            status = _GATEWAY_STATUS.get(final.error.kind)
+            if status is not None and not content.strip():
+                raise ApiError(status, final.error.message, UPSTREAM, None, final.error.kind.value)
+            content = _appended(content, final.error.message)
+        usage = final.usage or final.turn_usage or Usage()
+        return self._completion(prepared, content, finish_reason_of(final, prepared.request.max_tokens), usage)
+
+    def _timed_out(self, prepared: _Prepared, text: str, usage: Usage | None) -> web.Response:
+        note = (
+            f"The response took longer than the {self.options.streaming_timeout_secs:g}-second limit and was stopped."
+        )
+        logger.info("chat completion %s timed out", prepared.context.request_id)
+        if not text.strip():
+            raise ApiError(504, note, UPSTREAM, None, "timeout")
+        return self._completion(prepared, _appended(text, note), "stop", usage or Usage())
+
+    def _completion(self, prepared: _Prepared, content: str, finish_reason: str, usage: Usage) -> web.Response:
+        body: dict[str, Any] = {
+            "id": prepared.completion_id,
+            "object": "chat.completion",
+            "created": prepared.created,
+            "model": prepared.agent.model_string,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": usage_json(usage),
+            "metadata": {"chat_session_id": prepared.context.session_id},
+        }
+        return web.json_response(body, headers={SESSION_HEADER: prepared.context.session_id})
+
+
+def _appended(text: str, message: str) -> str:
+    return f"{text}\n\n{message}" if text else message
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"Request body is larger than the limit of {limit} bytes",
+        "invalid_request_error",
+        None,
+        "request_too_large",
+    )

@@ -1,0 +1,332 @@
+"""The OpenAPI 3.1 description of the server, served at `GET /openapi.json`.
+
+Schemas are plain JSON Schema 2020-12 (OpenAPI 3.1), closed with `additionalProperties: false` on
+responses so the integration tests can validate real responses against this document and catch
+drift in either direction. SSE frames are described by `ChatCompletionChunk` and the `Aura*Event`
+schemas (the JSON after `data: `).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from aura import __version__
+
+_STRING_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
+_INT = {"type": "integer", "minimum": 0}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _closed(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def _event(fields: dict[str, Any], required: list[str], description: str) -> dict[str, Any]:
+    correlation = {"agent_id": {"type": "string"}, "session_id": {"type": "string"}, "trace_id": {"type": "string"}}
+    schema = _closed({**fields, **correlation}, [*required, "agent_id", "session_id"])
+    schema["description"] = description
+    return schema
+
+
+_ERROR_RESPONSE = {"content": {"application/json": {"schema": _ref("Error")}}}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": _closed(
+        {
+            "error": _closed(
+                {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "param": _STRING_OR_NULL,
+                    "code": _STRING_OR_NULL,
+                },
+                ["message", "type", "param", "code"],
+            )
+        },
+        ["error"],
+    ),
+    "Health": _closed({"status": {"const": "healthy"}}, ["status"]),
+    "Model": _closed(
+        {
+            "id": {"type": "string", "description": "The agent id: its alias if set, else its name."},
+            "object": {"const": "model"},
+            "created": _INT,
+            "owned_by": {"type": "string"},
+        },
+        ["id", "object", "created", "owned_by"],
+    ),
+    "ModelList": _closed(
+        {"object": {"const": "list"}, "data": {"type": "array", "items": _ref("Model")}}, ["object", "data"]
+    ),
+    "ContentPart": {
+        "oneOf": [
+            _closed({"type": {"const": "text"}, "text": {"type": "string"}}, ["type", "text"]),
+            _closed({"type": {"const": "refusal"}, "refusal": {"type": "string"}}, ["type", "refusal"]),
+            {
+                "type": "object",
+                "properties": {
+                    "type": {"const": "image_url"},
+                    "image_url": {
+                        "type": "object",
+                        "properties": {"url": {"type": "string", "minLength": 1}, "detail": {"type": "string"}},
+                        "required": ["url"],
+                    },
+                },
+                "required": ["type", "image_url"],
+            },
+        ]
+    },
+    "ChatMessage": {
+        "type": "object",
+        "description": "Client `system`/`developer` messages are dropped (the agent's system prompt is used); "
+        "`tool`/`function` messages and `tool_calls` of earlier turns are dropped; the last message must be `user`.",
+        "properties": {
+            "role": {"enum": ["system", "developer", "user", "assistant", "tool", "function"]},
+            "content": {
+                "oneOf": [{"type": "string"}, {"type": "null"}, {"type": "array", "items": _ref("ContentPart")}]
+            },
+        },
+        "required": ["role"],
+    },
+    "ChatCompletionRequest": {
+        "type": "object",
+        "description": "Other OpenAI fields (temperature, tools, stream_options, ...) are accepted and ignored.",
+        "properties": {
+            "model": {**_STRING_OR_NULL, "description": "Agent id or name; optional with one agent or DEFAULT_AGENT."},
+            "messages": {"type": "array", "minItems": 1, "items": _ref("ChatMessage")},
+            "stream": {"type": ["boolean", "null"]},
+            "max_tokens": {"type": ["integer", "null"], "minimum": 0},
+            "max_completion_tokens": {"type": ["integer", "null"], "minimum": 0},
+            "metadata": {
+                "type": ["object", "null"],
+                "properties": {"chat_session_id": {"type": "string"}},
+            },
+        },
+        "required": ["messages"],
+    },
+    "Usage": _closed(
+        {"prompt_tokens": _INT, "completion_tokens": _INT, "total_tokens": _INT},
+        ["prompt_tokens", "completion_tokens", "total_tokens"],
+    ),
+    "ChatCompletion": _closed(
+        {
+            "id": {"type": "string", "pattern": "^chatcmpl-"},
+            "object": {"const": "chat.completion"},
+            "created": _INT,
+            "model": {"type": "string", "description": "`<provider>/<model>` of the agent."},
+            "choices": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 1,
+                "items": _closed(
+                    {
+                        "index": {"const": 0},
+                        "message": _closed(
+                            {"role": {"const": "assistant"}, "content": {"type": "string"}}, ["role", "content"]
+                        ),
+                        "finish_reason": {"enum": ["stop", "length"]},
+                    },
+                    ["index", "message", "finish_reason"],
+                ),
+            },
+            "usage": _ref("Usage"),
+            "metadata": _closed({"chat_session_id": {"type": "string"}}, ["chat_session_id"]),
+        },
+        ["id", "object", "created", "model", "choices", "usage", "metadata"],
+    ),
+    "ToolCallDelta": _closed(
+        {
+            "index": _INT,
+            "id": {"type": "string"},
+            "type": {"const": "function"},
+            "function": _closed({"name": {"type": "string"}, "arguments": {"type": "string"}}, ["name", "arguments"]),
+        },
+        ["index", "id", "type", "function"],
+    ),
+    "ChatCompletionChunk": _closed(
+        {
+            "id": {"type": "string", "pattern": "^chatcmpl-"},
+            "object": {"const": "chat.completion.chunk"},
+            "created": _INT,
+            "model": {"type": "string"},
+            "choices": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 1,
+                "items": _closed(
+                    {
+                        "index": {"const": 0},
+                        "delta": _closed(
+                            {
+                                "role": {"const": "assistant"},
+                                "content": {"type": "string"},
+                                "tool_calls": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": 1,
+                                    "items": _ref("ToolCallDelta"),
+                                },
+                            },
+                            [],
+                        ),
+                        "finish_reason": {"enum": ["stop", "length"]},
+                    },
+                    ["index", "delta"],
+                ),
+            },
+            "usage": _ref("Usage"),
+        },
+        ["id", "object", "created", "model", "choices"],
+    ),
+    "AuraSessionInfoEvent": _event(
+        {"model": {"type": "string"}, "model_context_limit": _INT}, ["model"], "event: aura.session_info"
+    ),
+    "AuraToolRequestedEvent": _event(
+        {"tool_id": {"type": "string"}, "tool_name": {"type": "string"}, "arguments": {}},
+        ["tool_id", "tool_name", "arguments"],
+        "event: aura.tool_requested",
+    ),
+    "AuraToolStartEvent": _event(
+        {
+            "tool_id": {"type": "string"},
+            "tool_name": {"type": "string"},
+            "progress_token": {"type": ["string", "integer"]},
+        },
+        ["tool_id", "tool_name"],
+        "event: aura.tool_start",
+    ),
+    "AuraProgressEvent": _event(
+        {
+            "message": {"type": "string"},
+            "phase": {"const": "mcp_progress"},
+            "percent": {"type": "integer", "minimum": 0, "maximum": 100},
+            "progress_token": {"type": ["string", "integer"]},
+            "tool_id": {"type": "string"},
+        },
+        ["message", "phase"],
+        "event: aura.progress",
+    ),
+    "AuraToolCompleteEvent": _event(
+        {
+            "tool_id": {"type": "string"},
+            "tool_name": {"type": "string"},
+            "duration_ms": _INT,
+            "success": {"type": "boolean"},
+            "result": {"type": "string"},
+            "error": {"type": "string"},
+        },
+        ["tool_id", "tool_name", "duration_ms", "success"],
+        "event: aura.tool_complete (`result` on success, truncated; `error` on failure, in full)",
+    ),
+    "AuraReasoningEvent": _event({"content": {"type": "string"}}, ["content"], "event: aura.reasoning"),
+    "AuraToolUsageEvent": _event(
+        {
+            "tool_ids": {"type": "array", "items": {"type": "string"}},
+            "prompt_tokens": _INT,
+            "completion_tokens": _INT,
+            "total_tokens": _INT,
+        },
+        ["tool_ids", "prompt_tokens", "completion_tokens", "total_tokens"],
+        "event: aura.tool_usage",
+    ),
+    "AuraUsageEvent": _event(
+        {"prompt_tokens": _INT, "completion_tokens": _INT, "total_tokens": _INT},
+        ["prompt_tokens", "completion_tokens", "total_tokens"],
+        "event: aura.usage",
+    ),
+}
+
+EVENT_SCHEMAS = {
+    "aura.session_info": "AuraSessionInfoEvent",
+    "aura.tool_requested": "AuraToolRequestedEvent",
+    "aura.tool_start": "AuraToolStartEvent",
+    "aura.progress": "AuraProgressEvent",
+    "aura.tool_complete": "AuraToolCompleteEvent",
+    "aura.reasoning": "AuraReasoningEvent",
+    "aura.tool_usage": "AuraToolUsageEvent",
+    "aura.usage": "AuraUsageEvent",
+}
+"""SSE event name → the component schema of its `data:` JSON."""
+
+_UNAVAILABLE = {"description": "The server is shutting down.", **_ERROR_RESPONSE}
+
+_PATHS: dict[str, Any] = {
+    "/health": {
+        "get": {
+            "summary": "Liveness and readiness",
+            "responses": {
+                "200": {"description": "Serving.", "content": {"application/json": {"schema": _ref("Health")}}},
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/v1/models": {
+        "get": {
+            "summary": "The served agents, as OpenAI models",
+            "responses": {
+                "200": {
+                    "description": "One entry per agent.",
+                    "content": {"application/json": {"schema": _ref("ModelList")}},
+                },
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/v1/chat/completions": {
+        "post": {
+            "summary": "Run one agent turn",
+            "parameters": [
+                {"name": "X-Chat-Session-Id", "in": "header", "required": False, "schema": {"type": "string"}},
+                {"name": "x-openwebui-chat-id", "in": "header", "required": False, "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("ChatCompletionRequest")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "A `chat.completion` object, or with `stream: true` an SSE stream of "
+                    "`chat.completion.chunk` frames (`data: <ChatCompletionChunk>`), optional `aura.*` events "
+                    "(`event: <name>` + `data: <Aura*Event>`), `: heartbeat` comments and `data: [DONE]`.",
+                    "headers": {"X-Chat-Session-Id": {"schema": {"type": "string"}}},
+                    "content": {
+                        "application/json": {"schema": _ref("ChatCompletion")},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                },
+                "400": {"description": "Malformed body or invalid field (the message names it).", **_ERROR_RESPONSE},
+                "404": {"description": "Unknown model.", **_ERROR_RESPONSE},
+                "413": {"description": "Body over the size limit.", **_ERROR_RESPONSE},
+                "502": {"description": "Non-streaming: the provider failed before any text.", **_ERROR_RESPONSE},
+                "503": _UNAVAILABLE,
+                "504": {"description": "Non-streaming: the provider or the turn timed out.", **_ERROR_RESPONSE},
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {}}}},
+        }
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """A fresh copy of the document (callers may mutate it)."""
+    return copy.deepcopy(
+        {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "Aura OpenAI-compatible API",
+                "version": __version__,
+                "description": "Every error body is the OpenAI envelope `Error`.",
+            },
+            "paths": _PATHS,
+            "components": {"schemas": _SCHEMAS},
+        }
+    )

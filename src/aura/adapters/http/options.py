@@ -1,0 +1,82 @@
+"""Server options: every `aura serve` setting of SPEC §2.1, as one immutable value."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+
+
+class ToolResultMode(enum.Enum):
+    """How tool results reach the client in OpenAI chunks (SPEC-reference §3.4)."""
+
+    NONE = "none"
+    OPEN_WEB_UI = "open-web-ui"
+    AURA = "aura"
+
+    @classmethod
+    def parse(cls, value: str) -> ToolResultMode:
+        for mode in cls:
+            if mode.value == value:
+                return mode
+        allowed = ", ".join(mode.value for mode in cls)
+        raise ValueError(f"invalid tool result mode {value!r}; allowed values: {allowed}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+
+
+def _at_least_one(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be >= 1, got {value}")
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+
+
+def _port(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ValueError(f"{attribute.name} must be between 0 and 65535, got {value}")
+
+
+def _mode(value: ToolResultMode | str) -> ToolResultMode:
+    return value if isinstance(value, ToolResultMode) else ToolResultMode.parse(value)
+
+
+@attrs.frozen(kw_only=True)
+class ServerOptions:
+    """Options of the OpenAI-compatible server.
+
+    Timeouts are seconds; 0 disables the stream and first-chunk timeouts. Invalid values fail at
+    construction, so a bad setting stops the server at startup instead of on the first request.
+    `heartbeat_interval_secs` is internal (fixed at 15 s in production) so tests can shorten it.
+    """
+
+    config: str = "config.toml"
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=8080, validator=_port)
+    streaming_timeout_secs: float = attrs.field(default=900.0, validator=_non_negative)
+    first_chunk_timeout_secs: float = attrs.field(default=30.0, validator=_non_negative)
+    streaming_buffer_size: int = attrs.field(default=400, validator=_at_least_one)
+    aura_custom_events: bool = False
+    aura_emit_reasoning: bool = False
+    tool_result_mode: ToolResultMode = attrs.field(default=ToolResultMode.NONE, converter=_mode)
+    tool_result_max_length: int = attrs.field(default=100, validator=_non_negative)
+    shutdown_timeout_secs: float = attrs.field(default=30.0, validator=_non_negative)
+    default_agent: str | None = None
+    max_body_bytes: int = attrs.field(default=DEFAULT_MAX_BODY_BYTES, validator=_at_least_one)
+    verbose: bool = False
+    debug: bool = False
+    heartbeat_interval_secs: float = attrs.field(default=15.0, validator=_positive)
+
+    @property
+    def emits_reasoning(self) -> bool:
+        """`aura.reasoning` needs both switches on."""
+        return self.aura_custom_events and self.aura_emit_reasoning

@@ -1,0 +1,120 @@
+"""Serving the app: `AppRunner`/`TCPSite`, signal handling and the two-phase graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from aura.adapters.http.agent_directory import UnknownDefaultAgent
+from aura.adapters.http.app import SERVER_STATE, create_app
+from aura.adapters.http.options import ServerOptions
+from aura.domain.agent import Agent
+from aura.ports.tracer import Tracer
+
+logger = logging.getLogger(__name__)
+
+# After phase 2: how long streams get to write their closing frames, then how long aiohttp lets
+# open connections (e.g. non-streaming turns, which phase 2 does not interrupt) drain.
+STREAM_CLOSE_SECS = 5.0
+CONNECTION_DRAIN_SECS = 10.0
+
+
+async def start_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving `app`; returns the runner (for `cleanup()`) and the bound port (useful with port 0).
+
+    `handler_cancellation=True` makes aiohttp cancel a handler whose client disconnected, which is
+    how a non-streaming turn notices a disconnect.
+    """
+    runner = web.AppRunner(app, handle_signals=False, handler_cancellation=True, shutdown_timeout=CONNECTION_DRAIN_SECS)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound_port = port
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            bound_port = int(address[1])
+            break
+    return runner, bound_port
+
+
+async def shutdown_gracefully(
+    app: web.Application, grace_secs: float, *, interrupt: asyncio.Event | None = None
+) -> None:
+    """Phase 1 (gate closes), grace period (early exit when idle or on `interrupt`), phase 2 (streams closed)."""
+    coordinator = app[SERVER_STATE].coordinator
+    coordinator.begin()
+    idle = await coordinator.wait_idle(grace_secs, interrupt=interrupt)
+    if idle:
+        logger.info("no active requests; shutting down")
+        return
+    logger.info("grace period over; closing %d active stream(s)", coordinator.active_streams)
+    if not await coordinator.stop_streams(STREAM_CLOSE_SECS):
+        logger.warning("%d stream(s) did not close in time", coordinator.active_streams)
+
+
+async def close_agents(agents: Sequence[Agent]) -> None:
+    for agent in agents:
+        try:
+            await agent.aclose()
+        except Exception:
+            logger.exception("closing agent %r failed", agent.id)
+
+
+async def run_server(
+    agents: Sequence[Agent],
+    options: ServerOptions,
+    *,
+    default_agent: str | None = None,
+    tracer: Tracer | None = None,
+) -> int:
+    """Serve `agents` until SIGTERM/SIGINT, shut down gracefully, close the agents; returns the exit code.
+
+    A second signal during the grace period skips the rest of it.
+    """
+    try:
+        app = create_app(agents, options, default_agent=default_agent, tracer=tracer)
+    except UnknownDefaultAgent as error:
+        logger.error("%s", error)
+        await close_agents(agents)
+        return 1
+    try:
+        runner, port = await start_app(app, options.host, options.port)
+    except OSError as error:
+        logger.error("cannot listen on %s:%d: %s", options.host, options.port, error)
+        await close_agents(agents)
+        return 1
+    logger.info("Listening on http://%s:%d", options.host, port)
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    hurry = asyncio.Event()
+    received: list[str] = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        received.append(signum.name)
+        if stop.is_set():
+            hurry.set()
+        stop.set()
+
+    handled = (signal.SIGTERM, signal.SIGINT)
+    for signum in handled:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await stop.wait()
+        logger.info("Received %s, initiating graceful shutdown", received[0])
+        await shutdown_gracefully(app, options.shutdown_timeout_secs, interrupt=hurry)
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+        await runner.cleanup()
+        await close_agents(agents)
+    logger.info("Server stopped")
+    return 0

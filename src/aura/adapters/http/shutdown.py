@@ -1,0 +1,102 @@
+"""Two-phase graceful shutdown (SPEC-reference §10.2).
+
+Phase 1: the gate closes; every new request, `/health` included, gets 503 JSON at once while
+in-flight turns keep running. Grace period: wait until no turn is active or the shutdown timeout
+elapses. Phase 2: every still-running stream is told to stop; each writes its closing frames
+(final chunk + `[DONE]`) before its turn is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from aura.adapters.http.errors import UNAVAILABLE, ApiError, Handler
+
+logger = logging.getLogger(__name__)
+
+SHUTTING_DOWN_MESSAGE = "Server is shutting down"
+
+
+class ShutdownCoordinator:
+    """Counts active turns and carries the shutdown signals to them."""
+
+    def __init__(self) -> None:
+        self.shutting_down = False
+        self.streams_must_stop = asyncio.Event()
+        self._active_turns = 0
+        self._active_streams = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._no_streams = asyncio.Event()
+        self._no_streams.set()
+
+    @property
+    def active_turns(self) -> int:
+        return self._active_turns
+
+    @property
+    def active_streams(self) -> int:
+        return self._active_streams
+
+    @contextlib.contextmanager
+    def track(self, *, streaming: bool) -> Iterator[None]:
+        """Count one running turn (and stream) for the grace-period early exit."""
+        self._active_turns += 1
+        self._idle.clear()
+        if streaming:
+            self._active_streams += 1
+            self._no_streams.clear()
+        try:
+            yield
+        finally:
+            self._active_turns -= 1
+            if self._active_turns == 0:
+                self._idle.set()
+            if streaming:
+                self._active_streams -= 1
+                if self._active_streams == 0:
+                    self._no_streams.set()
+
+    def begin(self) -> None:
+        """Phase 1: close the gate."""
+        self.shutting_down = True
+
+    async def wait_idle(self, within: float, *, interrupt: asyncio.Event | None = None) -> bool:
+        """Wait for every active turn to end; False when `within` seconds elapsed or `interrupt` was set first."""
+        waiters = {asyncio.ensure_future(self._idle.wait())}
+        if interrupt is not None:
+            waiters.add(asyncio.ensure_future(interrupt.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return self._idle.is_set()
+
+    async def stop_streams(self, within: float) -> bool:
+        """Phase 2: tell every stream to close; wait (bounded) until they have written `[DONE]`."""
+        self.streams_must_stop.set()
+        try:
+            async with asyncio.timeout(within):
+                await self._no_streams.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+def shutdown_gate(coordinator: ShutdownCoordinator) -> Middleware:
+    """The first middleware: once shutdown began, every request gets 503 before anything else runs."""
+
+    @web.middleware
+    async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if coordinator.shutting_down:
+            return ApiError(503, SHUTTING_DOWN_MESSAGE, UNAVAILABLE).response({"Connection": "close"})
+        return await handler(request)
+
+    return gate

@@ -1,0 +1,316 @@
+"""Encoding `TurnEvent`s as OpenAI `chat.completion.chunk` SSE frames and `aura.*` events.
+
+Pure and synchronous: one `ChunkEncoder` per streamed response keeps the little state the wire
+format needs (has the role been sent, the per-response tool-call index, turn usage so far) and
+returns the bytes to write. The wire format is SPEC-reference §3: `data: <json>\\n\\n` chunks,
+`event: aura.<name>\\ndata: <json>\\n\\n` events, `: heartbeat\\n\\n` comments, `data: [DONE]\\n\\n`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import attrs
+
+from aura.adapters.http.options import ServerOptions, ToolResultMode
+from aura.domain.events import (
+    FinishReason,
+    ReasoningDelta,
+    RoundUsage,
+    TextDelta,
+    ToolCompleted,
+    ToolProgress,
+    ToolRequested,
+    ToolStarted,
+    TurnEvent,
+    TurnFinished,
+)
+from aura.domain.messages import ToolCall
+from aura.domain.tools import ToolResult
+from aura.domain.usage import Usage
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT = b": heartbeat\n\n"
+DONE = b"data: [DONE]\n\n"
+TRUNCATION_MARKER = "... [truncated]"
+
+# Text results starting with one of these are failures even when the toolset did not flag them
+# (SPEC-reference §3.5: the union of the prefixes the original checks and the ones it documents).
+TOOL_ERROR_PREFIXES = (
+    "Tool returned error: ",
+    "Tool returned an error: ",
+    "Tool execution failed: ",
+    "Tool not found: ",
+    "Invalid tool arguments: ",
+    "MCP error: ",
+    "HTTP error: ",
+    "JSON error: ",
+    "JsonError: ",
+    "Timeout: ",
+    "ToolCallError: ",
+)
+
+
+def to_json(payload: Any) -> str:
+    """Compact JSON, non-ASCII kept as UTF-8 (the original's serde output)."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def data_frame(payload: Any) -> bytes:
+    return f"data: {to_json(payload)}\n\n".encode()
+
+
+def event_frame(name: str, payload: Any) -> bytes:
+    return f"event: {name}\ndata: {to_json(payload)}\n\n".encode()
+
+
+def truncate_utf8(text: str, limit: int) -> str:
+    """Cut `text` to at most `limit` UTF-8 bytes on a character boundary, marking the cut.
+
+    `limit == 0` means no truncation. The marker is appended after the cut, so the result may be
+    longer than `limit` (SPEC-reference §3.6).
+    """
+    encoded = text.encode()
+    if limit <= 0 or len(encoded) <= limit:
+        return text
+    return encoded[:limit].decode(errors="ignore") + TRUNCATION_MARKER
+
+
+def tool_succeeded(result: ToolResult) -> bool:
+    return not result.is_error and not result.content.startswith(TOOL_ERROR_PREFIXES)
+
+
+def usage_json(usage: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def finish_reason_of(final: TurnFinished, max_tokens: int | None) -> str:
+    """`length` when the model hit its limit or the client's `max_tokens` was reached, else `stop`.
+
+    `tool_calls` is never reported: tools run on the server, so the client has nothing to do.
+    """
+    if final.finish_reason is FinishReason.LENGTH:
+        return "length"
+    if max_tokens is not None and final.usage is not None and final.usage.completion_tokens >= max_tokens:
+        return "length"
+    return "stop"
+
+
+def _parsed_arguments(arguments: str) -> Any:
+    try:
+        return json.loads(arguments) if arguments.strip() else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+@attrs.frozen
+class StreamIdentity:
+    """What every chunk and event of one response repeats."""
+
+    completion_id: str
+    created: int
+    model: str
+    agent_id: str
+    session_id: str
+    trace_id: str | None = None
+    context_window: int | None = None
+
+
+class ChunkEncoder:
+    """Turns one response's `TurnEvent`s into SSE frames, in order."""
+
+    def __init__(self, identity: StreamIdentity, options: ServerOptions, *, max_tokens: int | None = None) -> None:
+        self.identity = identity
+        self.custom_events = options.aura_custom_events
+        self.emit_reasoning = options.emits_reasoning
+        self.tool_result_mode = options.tool_result_mode
+        self.tool_result_max_length = options.tool_result_max_length
+        self.max_tokens = max_tokens
+        self.role_sent = False
+        self.text_sent = False
+        self._next_tool_index = 0
+        self._tool_index: dict[str, int] = {}
+        self._first_prompt_tokens = 0
+        self._completion_tokens = 0
+        self.finished = False
+
+    # --- frames -------------------------------------------------------------------------------
+
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None, usage: Usage | None = None) -> bytes:
+        choice: dict[str, Any] = {"index": 0, "delta": delta}
+        if finish_reason is not None:
+            choice["finish_reason"] = finish_reason
+        payload: dict[str, Any] = {
+            "id": self.identity.completion_id,
+            "object": "chat.completion.chunk",
+            "created": self.identity.created,
+            "model": self.identity.model,
+            "choices": [choice],
+        }
+        if usage is not None:
+            payload["usage"] = usage_json(usage)
+        return data_frame(payload)
+
+    def event(self, name: str, fields: dict[str, Any]) -> bytes:
+        payload = dict(fields)
+        payload["agent_id"] = self.identity.agent_id
+        payload["session_id"] = self.identity.session_id
+        if self.identity.trace_id is not None:
+            payload["trace_id"] = self.identity.trace_id
+        return event_frame(name, payload)
+
+    def text(self, text: str) -> bytes:
+        delta: dict[str, Any] = {"content": text}
+        if not self.role_sent:
+            delta = {"role": "assistant", "content": text}
+            self.role_sent = True
+        self.text_sent = self.text_sent or bool(text)
+        return self.chunk(delta)
+
+    def _tool_call_delta(self, index: int, call_id: str, name: str, arguments: str) -> bytes:
+        call = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        return self.chunk({"tool_calls": [call]})
+
+    # --- events -------------------------------------------------------------------------------
+
+    def session_info(self) -> list[bytes]:
+        """`aura.session_info`, the first frame of a stream when custom events are on."""
+        if not self.custom_events:
+            return []
+        fields: dict[str, Any] = {"model": self.identity.model}
+        if self.identity.context_window is not None:
+            fields["model_context_limit"] = self.identity.context_window
+        return [self.event("aura.session_info", fields)]
+
+    def encode(self, event: TurnEvent) -> list[bytes]:
+        """Frames for one turn event; `TurnFinished` yields the closing frames up to `[DONE]`."""
+        if self.finished:
+            return []
+        if isinstance(event, TextDelta):
+            return [self.text(event.text)] if event.text else []
+        if isinstance(event, ReasoningDelta):
+            return [self.event("aura.reasoning", {"content": event.text})] if self.emit_reasoning and event.text else []
+        if isinstance(event, ToolRequested):
+            return self._requested(event.call)
+        if isinstance(event, ToolStarted):
+            return self._started(event)
+        if isinstance(event, ToolProgress):
+            return self._progress(event)
+        if isinstance(event, ToolCompleted):
+            return self._completed(event)
+        if isinstance(event, RoundUsage):
+            return self._round_usage(event)
+        return self._finished(event)
+
+    def _requested(self, call: ToolCall) -> list[bytes]:
+        index = self._next_tool_index
+        self._next_tool_index += 1
+        self._tool_index[call.id] = index
+        arguments = "" if self.tool_result_mode is ToolResultMode.OPEN_WEB_UI else call.arguments
+        frames = [self._tool_call_delta(index, call.id, call.name, arguments)]
+        if self.custom_events:
+            fields = {"tool_id": call.id, "tool_name": call.name, "arguments": _parsed_arguments(call.arguments)}
+            frames.append(self.event("aura.tool_requested", fields))
+        return frames
+
+    def _started(self, event: ToolStarted) -> list[bytes]:
+        if not self.custom_events:
+            return []
+        fields: dict[str, Any] = {"tool_id": event.call.id, "tool_name": event.call.name}
+        if event.progress_token is not None:
+            fields["progress_token"] = event.progress_token
+        return [self.event("aura.tool_start", fields)]
+
+    def _progress(self, event: ToolProgress) -> list[bytes]:
+        if not self.custom_events:
+            return []
+        fields: dict[str, Any] = {"message": event.update.text, "phase": "mcp_progress"}
+        percent = event.update.percent
+        if percent is not None:
+            fields["percent"] = percent
+        if event.progress_token is not None:
+            fields["progress_token"] = event.progress_token
+        fields["tool_id"] = event.call.id
+        return [self.event("aura.progress", fields)]
+
+    def _completed(self, event: ToolCompleted) -> list[bytes]:
+        frames: list[bytes] = []
+        result = event.result
+        if self.custom_events:
+            fields: dict[str, Any] = {
+                "tool_id": event.call.id,
+                "tool_name": event.call.name,
+                "duration_ms": event.duration_ms,
+            }
+            if tool_succeeded(result):
+                fields["success"] = True
+                fields["result"] = truncate_utf8(result.content, self.tool_result_max_length)
+            else:
+                fields["success"] = False
+                fields["error"] = result.content
+            frames.append(self.event("aura.tool_complete", fields))
+        if self.tool_result_mode is ToolResultMode.OPEN_WEB_UI:
+            index = self._tool_index.get(event.call.id)
+            if index is None:
+                logger.warning("no tool call seen for result %s; open-web-ui result delta skipped", event.call.id)
+            else:
+                truncated = truncate_utf8(result.content, self.tool_result_max_length)
+                frames.append(self._tool_call_delta(index, event.call.id, "", truncated))
+        return frames
+
+    def _round_usage(self, event: RoundUsage) -> list[bytes]:
+        usage = event.usage
+        if not self._first_prompt_tokens and usage.prompt_tokens > 0:
+            self._first_prompt_tokens = usage.prompt_tokens
+        self._completion_tokens += usage.completion_tokens
+        if not self.custom_events or not event.tool_call_ids:
+            return []
+        fields: dict[str, Any] = {"tool_ids": list(event.tool_call_ids), **usage_json(usage)}
+        return [self.event("aura.tool_usage", fields)]
+
+    # --- the end ------------------------------------------------------------------------------
+
+    def _usage_event(self, turn_usage: Usage | None) -> list[bytes]:
+        if not self.custom_events or turn_usage is None or turn_usage.prompt_tokens <= 0:
+            return []
+        return [self.event("aura.usage", usage_json(turn_usage))]
+
+    def _turn_usage_so_far(self) -> Usage | None:
+        if not self._first_prompt_tokens and not self._completion_tokens:
+            return None
+        return Usage.of(self._first_prompt_tokens, self._completion_tokens)
+
+    def _finished(self, final: TurnFinished) -> list[bytes]:
+        frames: list[bytes] = []
+        if final.error is not None:
+            frames.append(self.text(self._appended(final.error.message)))
+        frames.extend(self._usage_event(final.turn_usage))
+        usage = final.usage if final.error is None else None
+        frames.append(self.chunk({}, finish_reason_of(final, self.max_tokens), usage))
+        frames.append(DONE)
+        self.finished = True
+        return frames
+
+    def interrupted(self, note: str | None) -> list[bytes]:
+        """Closing frames for a stream the server stops (timeout, shutdown): no usage in the final chunk."""
+        if self.finished:
+            return []
+        frames: list[bytes] = []
+        if note:
+            frames.append(self.text(self._appended(note)))
+        frames.extend(self._usage_event(self._turn_usage_so_far()))
+        frames.append(self.chunk({}, "stop"))
+        frames.append(DONE)
+        self.finished = True
+        return frames
+
+    def _appended(self, message: str) -> str:
+        """A message after streamed text starts a new paragraph."""
+        return f"\n\n{message}" if self.text_sent else message

@@ -1,0 +1,202 @@
+"""One streamed response: the turn-producer task, a bounded frame queue and the response writer.
+
+    agent.run_turn ──► producer task ──► asyncio.Queue(streaming_buffer_size) ──► writer ──► client
+                       (encodes frames,     (producer waits when full:              (heartbeats,
+                        waits when full)     backpressure, nothing dropped)          write failures)
+
+A supervisor inside the producer races the turn against the first-chunk timeout, the stream
+timeout and the phase-2 shutdown signal. Whatever ends the stream, the client receives a final
+chunk and `[DONE]` unless it is gone; a disconnected client cancels the turn (and with it the
+in-flight tool calls).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from aura.adapters.http.options import ServerOptions
+from aura.adapters.http.shutdown import ShutdownCoordinator
+from aura.adapters.http.sse import HEARTBEAT, ChunkEncoder
+from aura.domain.agent import Agent
+from aura.domain.events import TurnEvent
+from aura.domain.messages import Message
+from aura.domain.tools import RequestContext
+
+logger = logging.getLogger(__name__)
+
+# How long a cancelled turn may take to clean up (tools honouring cancellation, MCP notifications).
+TURN_CLEANUP_SECS = 10.0
+
+
+class Termination(enum.Enum):
+    COMPLETE = "complete"
+    FIRST_CHUNK_TIMEOUT = "first_chunk_timeout"
+    STREAM_TIMEOUT = "stream_timeout"
+    SHUTDOWN = "shutdown"
+    FAILED = "failed"
+
+
+def termination_note(termination: Termination, options: ServerOptions) -> str | None:
+    """The short text a client sees when the server ends its stream early."""
+    if termination is Termination.FIRST_CHUNK_TIMEOUT:
+        return (
+            f"The model did not start responding within {options.first_chunk_timeout_secs:g} seconds, "
+            "so the request was stopped. Please try again."
+        )
+    if termination is Termination.STREAM_TIMEOUT:
+        return f"The response took longer than the {options.streaming_timeout_secs:g}-second limit and was stopped."
+    if termination is Termination.SHUTDOWN:
+        return "The server is shutting down, so this response was cut short. Please try again."
+    if termination is Termination.FAILED:
+        return "An internal error ended this response. Please try again."
+    return None
+
+
+async def settle(task: asyncio.Task[Any], what: str) -> None:
+    """Wait (bounded) for a cancelled task to finish its cleanup; never raises."""
+    if task.done():
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s failed", what, exc_info=task.exception())
+        return
+    done, _ = await asyncio.wait({task}, timeout=TURN_CLEANUP_SECS)
+    if not done:
+        logger.warning("%s did not finish within %g s after cancellation", what, TURN_CLEANUP_SECS)
+
+
+@contextlib.asynccontextmanager
+async def turn_events(
+    agent: Agent, history: Sequence[Message], context: RequestContext
+) -> AsyncIterator[AsyncIterator[TurnEvent]]:
+    """`agent.run_turn`, closed on exit so an abandoned turn releases its tools at once."""
+    events = agent.run_turn(history, context)
+    try:
+        yield events
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class SseStream:
+    """Streams one turn to one client."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        history: Sequence[Message],
+        context: RequestContext,
+        encoder: ChunkEncoder,
+        options: ServerOptions,
+        coordinator: ShutdownCoordinator,
+    ) -> None:
+        self.agent = agent
+        self.history = history
+        self.context = context
+        self.encoder = encoder
+        self.options = options
+        self.coordinator = coordinator
+        # None marks the end of the stream.
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=options.streaming_buffer_size)
+        self.first_event = asyncio.Event()
+        self.termination: Termination | None = None
+        self.disconnected = False
+
+    async def run(self, response: web.StreamResponse) -> None:
+        """Write the whole stream to a prepared response; returns when it ended or the client left."""
+        producer = asyncio.create_task(self._produce(), name=f"sse-producer:{self.context.request_id}")
+        try:
+            await self._write(response)
+        except ConnectionError:
+            self.disconnected = True
+            logger.info("client disconnected from stream %s; cancelling the turn", self.context.request_id)
+        finally:
+            if not producer.done():
+                producer.cancel()
+            await settle(producer, f"stream {self.context.request_id}")
+
+    # --- writer -------------------------------------------------------------------------------
+
+    async def _write(self, response: web.StreamResponse) -> None:
+        loop = asyncio.get_running_loop()
+        for frame in self.encoder.session_info():
+            await response.write(frame)
+        interval = self.options.heartbeat_interval_secs
+        next_beat = loop.time()
+        while True:
+            now = loop.time()
+            if now >= next_beat:
+                await response.write(HEARTBEAT)
+                next_beat = now + interval  # missed ticks are skipped, not bursted
+            try:
+                async with asyncio.timeout(next_beat - loop.time()):
+                    queued = await self.queue.get()
+            except TimeoutError:
+                continue
+            if queued is None:
+                break
+            await response.write(queued)
+        await response.write_eof()
+
+    # --- producer -----------------------------------------------------------------------------
+
+    async def _produce(self) -> None:
+        turn = asyncio.create_task(self._consume_turn(), name=f"turn:{self.context.request_id}")
+        try:
+            termination = await self._supervise(turn)
+            if termination is Termination.COMPLETE and (turn.cancelled() or turn.exception() is not None):
+                termination = Termination.FAILED  # logged by `settle` below
+            self.termination = termination
+            if termination is not Termination.COMPLETE:
+                logger.info("stream %s ended early: %s", self.context.request_id, termination.value)
+                turn.cancel()  # takes effect at the turn's next await: it cannot add frames after ours
+            for frame in self.encoder.interrupted(termination_note(termination, self.options)):
+                await self.queue.put(frame)
+            await self.queue.put(None)
+        finally:
+            if not turn.done():
+                turn.cancel()
+            await settle(turn, f"turn {self.context.request_id}")
+
+    async def _consume_turn(self) -> None:
+        async with turn_events(self.agent, self.history, self.context) as events:
+            async for event in events:
+                self.first_event.set()
+                for frame in self.encoder.encode(event):
+                    await self.queue.put(frame)
+
+    async def _supervise(self, turn: asyncio.Task[None]) -> Termination:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        options = self.options
+        stream_deadline = started + options.streaming_timeout_secs if options.streaming_timeout_secs > 0 else None
+        first_deadline = started + options.first_chunk_timeout_secs if options.first_chunk_timeout_secs > 0 else None
+        stop = asyncio.ensure_future(self.coordinator.streams_must_stop.wait())
+        first = asyncio.ensure_future(self.first_event.wait())
+        try:
+            while True:
+                waiters: set[asyncio.Future[Any]] = {turn, stop}
+                deadlines = [stream_deadline] if stream_deadline is not None else []
+                if first_deadline is not None and not self.first_event.is_set():
+                    waiters.add(first)
+                    deadlines.append(first_deadline)
+                timeout = max(0.0, min(deadlines) - loop.time()) if deadlines else None
+                done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if turn in done:
+                    return Termination.COMPLETE
+                if stop in done:
+                    return Termination.SHUTDOWN
+                now = loop.time()
+                if stream_deadline is not None and now >= stream_deadline:
+                    return Termination.STREAM_TIMEOUT
+                if first_deadline is not None and not self.first_event.is_set() and now >= first_deadline:
+                    return Termination.FIRST_CHUNK_TIMEOUT
+        finally:
+            stop.cancel()
+            first.cancel()
