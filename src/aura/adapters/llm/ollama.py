@@ -1,0 +1,307 @@
+"""Ollama through the `ollama` SDK's `AsyncClient` (`POST /api/chat`, NDJSON stream).
+
+Choices worth knowing (see docs/ollama-guide.md):
+- The request body is built here and sent with the SDK's streaming request helper rather than through
+  `AsyncClient.chat`: the SDK validates tools into a pydantic model that silently drops schema keywords
+  it does not know (nested `properties`, `anyOf`, `additionalProperties`, …). The SDK still does the
+  transport, the NDJSON parsing and the error mapping.
+- `options` is passed through as the request's `options` (the config merges `num_ctx`, `num_predict`,
+  then `additional_params`); the agent's `temperature` is applied last when set. `think` and
+  `keep_alive` are request fields in Ollama's API, not options, so they are lifted out of `options`.
+  `agent.max_tokens` becomes `num_predict` unless `options` already sets it.
+- Ollama sends complete tool calls without ids: each gets a synthetic `call_<24 hex>` id.
+- `fallback_tool_parsing=True` recovers tool calls a model wrote as text (spec §8) with the domain's
+  `StreamingToolCallDetector`: prose streams immediately, text that turns out to be a call to an
+  offered tool is withheld and becomes `ToolCallReady`. A native tool call switches the fallback off
+  for the rest of that response (the held-back text is then shown as it was).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import ollama
+import pydantic
+
+from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
+from aura.domain.errors import ProviderError, ProviderErrorKind, is_context_overflow
+from aura.domain.events import (
+    FinishReason,
+    ModelEvent,
+    ModelFinished,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallReady,
+    UsageReported,
+)
+from aura.domain.fallback_tool_parser import StreamingToolCallDetector, synthetic_tool_call_id
+from aura.domain.messages import (
+    AssistantMessage,
+    ImagePart,
+    Message,
+    SystemMessage,
+    TextPart,
+    ToolCall,
+    ToolResultMessage,
+    UserMessage,
+)
+from aura.domain.usage import Usage
+from aura.ports.chat_model import ChatRequest
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "ollama"
+DEFAULT_RETRY = RetryPolicy()
+DEFAULT_BASE_URL = "http://localhost:11434"
+REQUEST_FIELDS_IN_OPTIONS = ("think", "keep_alive")
+
+
+class OllamaChatModel:
+    """A model served by Ollama (local or remote)."""
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        fallback_tool_parsing: bool = False,
+        options: Mapping[str, Any] | None = None,
+        request_timeout: float = 600.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
+        if not model:
+            raise ValueError("OllamaChatModel: model must be a non-empty model name")
+        self._model = model
+        self._base_url = base_url or DEFAULT_BASE_URL
+        self._fallback_tool_parsing = fallback_tool_parsing
+        self._options = dict(options or {})
+        self._retry = retry
+        self._client = ollama.AsyncClient(host=self._base_url, timeout=request_timeout)
+
+    @property
+    def provider(self) -> str:
+        return PROVIDER
+
+    @property
+    def model_name(self) -> str:
+        return self._model
+
+    @property
+    def fallback_tool_parsing(self) -> bool:
+        return self._fallback_tool_parsing
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
+        body = chat_body(self._model, request, self._options)
+        tool_names = [tool.name for tool in request.tools] if self._fallback_tool_parsing else []
+        async for event in stream_with_retries(lambda: self._attempt(body, tool_names), self._classify, self._retry):
+            yield event
+
+    async def aclose(self) -> None:
+        await self._client.close()  # type: ignore[no-untyped-call]  # the SDK leaves it unannotated
+
+    async def _attempt(self, body: Mapping[str, Any], fallback_tool_names: list[str]) -> AsyncIterator[ModelEvent]:
+        parts: AsyncIterator[ollama.ChatResponse] = await self._client._request(
+            ollama.ChatResponse, "POST", "/api/chat", json=body, stream=True
+        )
+        try:
+            async for event in _events(parts, fallback_tool_names):
+                yield event
+        finally:
+            await parts.aclose()  # type: ignore[attr-defined]
+
+    def _classify(self, error: Exception) -> ProviderError | None:
+        return classify_error(error, self._base_url)
+
+
+async def _events(
+    parts: AsyncIterator[ollama.ChatResponse], fallback_tool_names: list[str]
+) -> AsyncIterator[ModelEvent]:
+    detector = StreamingToolCallDetector(fallback_tool_names) if fallback_tool_names else None
+    fed: list[str] = []  # everything given to the detector
+    shown = 0  # how much of it the detector has released (always a prefix)
+    native_calls = 0
+    done_reason: str | None = None
+    usage: Usage | None = None
+    async for part in parts:
+        message = part.message
+        if message.thinking:
+            yield ReasoningDelta(message.thinking)
+        if message.content:
+            if detector is None:
+                yield TextDelta(message.content)
+            else:
+                fed.append(message.content)
+                visible = detector.feed(message.content)
+                shown += len(visible)
+                if visible:
+                    yield TextDelta(visible)
+        if message.tool_calls:
+            if detector is not None:
+                held = "".join(fed)[shown:]
+                detector = None
+                if held:
+                    yield TextDelta(held)
+            for tool_call in message.tool_calls:
+                native_calls += 1
+                arguments = json.dumps(
+                    dict(tool_call.function.arguments or {}), separators=(",", ":"), ensure_ascii=False
+                )
+                yield ToolCallReady(ToolCall(synthetic_tool_call_id(), tool_call.function.name, arguments))
+        if part.done:
+            done_reason = part.done_reason or "stop"
+            usage = Usage.of(part.prompt_eval_count or 0, part.eval_count or 0)
+    if done_reason is None:
+        raise ProviderError(
+            ProviderErrorKind.CONNECTION,
+            "the response stream ended before the final `done` message",
+            provider=PROVIDER,
+            retryable=True,
+        )
+    parsed_calls = 0
+    if detector is not None:
+        held_back, calls = detector.finish()
+        if held_back:
+            yield TextDelta(held_back)
+        for call in calls:
+            parsed_calls += 1
+            yield ToolCallReady(ToolCall(synthetic_tool_call_id(), call.name, call.arguments))
+    if usage is not None:
+        yield UsageReported(usage)
+    if native_calls or parsed_calls:
+        yield ModelFinished(FinishReason.TOOL_CALLS)
+    else:
+        yield ModelFinished(FinishReason.LENGTH if done_reason == "length" else FinishReason.STOP)
+
+
+# --- request mapping ----------------------------------------------------------------------------
+
+
+def chat_body(model: str, request: ChatRequest, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The `/api/chat` request body (spec §4.7)."""
+    merged = dict(options)
+    lifted = {key: merged.pop(key) for key in REQUEST_FIELDS_IN_OPTIONS if key in merged}
+    if request.settings.max_tokens is not None and "num_predict" not in merged:
+        merged["num_predict"] = request.settings.max_tokens
+    if request.settings.temperature is not None:
+        merged["temperature"] = request.settings.temperature
+    body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages], "stream": True}
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {"name": tool.name, "description": tool.description, "parameters": dict(tool.parameters)},
+            }
+            for tool in request.tools
+        ]
+    if merged:
+        body["options"] = merged
+    body.update(lifted)
+    return body
+
+
+def _message(message: Message) -> dict[str, Any]:
+    if isinstance(message, SystemMessage):
+        return {"role": "system", "content": message.content}
+    if isinstance(message, UserMessage):
+        return _user_message(message.content)
+    if isinstance(message, AssistantMessage):
+        entry: dict[str, Any] = {"role": "assistant", "content": message.content}
+        if message.reasoning:
+            entry["thinking"] = message.reasoning
+        if message.tool_calls:
+            entry["tool_calls"] = [
+                {"function": {"name": call.name, "arguments": _arguments_object(call)}} for call in message.tool_calls
+            ]
+        return entry
+    assert isinstance(message, ToolResultMessage)
+    return {"role": "tool", "content": message.content, "tool_name": message.tool_name}
+
+
+def _user_message(content: str | tuple[TextPart | ImagePart, ...]) -> dict[str, Any]:
+    if isinstance(content, str):
+        return {"role": "user", "content": content}
+    text = "".join(part.text for part in content if isinstance(part, TextPart))
+    images = [image for part in content if isinstance(part, ImagePart) if (image := _image_base64(part))]
+    entry: dict[str, Any] = {"role": "user", "content": text}
+    if images:
+        entry["images"] = images
+    return entry
+
+
+def _image_base64(part: ImagePart) -> str | None:
+    """Ollama takes raw base64 image data; a remote URL cannot be passed on and is skipped."""
+    header, _, data = part.url.partition(",")
+    if part.url.startswith("data:") and ";base64" in header and data:
+        return data
+    logger.warning("ollama: only base64 data: image URLs are supported; image skipped")
+    return None
+
+
+def _arguments_object(call: ToolCall) -> Any:
+    """Ollama wants arguments as a JSON object, not text; unparseable text becomes `{}`."""
+    try:
+        value = json.loads(call.arguments) if call.arguments.strip() else {}
+    except ValueError:
+        logger.warning("ollama: arguments of tool call %s are not valid JSON; sent as {}", call.id)
+        return {}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def classify_error(error: Exception, base_url: str = DEFAULT_BASE_URL) -> ProviderError | None:
+    """Map ollama / httpx failures to `ProviderError`s; None for anything else."""
+    if isinstance(error, ollama.ResponseError):
+        return _response_error(error)
+    if isinstance(error, json.JSONDecodeError | pydantic.ValidationError):
+        return ProviderError(
+            ProviderErrorKind.MALFORMED_RESPONSE,
+            f"Ollama sent a line that is not a valid chat chunk: {_first_line(str(error))}",
+            provider=PROVIDER,
+        )
+    if isinstance(error, httpx.TimeoutException):
+        return ProviderError(ProviderErrorKind.TIMEOUT, "request to Ollama timed out", provider=PROVIDER)
+    if isinstance(error, httpx.ConnectError | ConnectionError):
+        return ProviderError(
+            ProviderErrorKind.CONNECTION, f"cannot reach Ollama at {_safe_url(base_url)}", provider=PROVIDER
+        )
+    if isinstance(error, httpx.TransportError):
+        return ProviderError(ProviderErrorKind.CONNECTION, f"connection to Ollama failed: {error}", provider=PROVIDER)
+    return None
+
+
+def _response_error(error: ollama.ResponseError) -> ProviderError:
+    status = error.status_code if error.status_code > 0 else None
+    message = str(error.error) or "request failed"
+    if status is None:  # an `{"error": ...}` line inside a stream that started fine
+        kind = ProviderErrorKind.SERVER_ERROR
+    elif status in (401, 403):
+        kind = ProviderErrorKind.AUTHENTICATION
+    elif status == 429:
+        kind = ProviderErrorKind.RATE_LIMITED
+    elif status == 408:
+        kind = ProviderErrorKind.TIMEOUT
+    elif status >= 500:
+        kind = ProviderErrorKind.SERVER_ERROR
+    else:
+        kind = ProviderErrorKind.BAD_REQUEST
+    if kind in (ProviderErrorKind.BAD_REQUEST, ProviderErrorKind.SERVER_ERROR) and is_context_overflow(message):
+        kind = ProviderErrorKind.CONTEXT_OVERFLOW
+    return ProviderError(kind, message, provider=PROVIDER, status_code=status)
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else text
+
+
+def _safe_url(url: str) -> str:
+    """The URL without any `user:password@` part."""
+    parsed = httpx.URL(url) if "://" in url else None
+    if parsed is None or not parsed.userinfo:
+        return url
+    return str(parsed.copy_with(username=None, password=None))
