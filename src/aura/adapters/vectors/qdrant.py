@@ -61,7 +61,11 @@ class QdrantVectorStore:
                 raise ValueError(f"QdrantVectorStore: 'url' must look like http://host:6334, got {url!r}")
             self.location = url
             self._client = AsyncQdrantClient(
-                url=url, api_key=api_key, prefer_grpc=parsed.port == GRPC_PORT, timeout=timeout
+                url=url,
+                api_key=api_key,
+                prefer_grpc=parsed.port == GRPC_PORT,
+                timeout=timeout,
+                check_compatibility=False,  # it would call the server while constructing
             )
         elif path:
             self.location = path
