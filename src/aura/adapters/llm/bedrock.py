@@ -14,11 +14,18 @@ import binascii
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
+from aura.adapters.llm._errors import (
+    kind_for_status,
+    looks_like_context_overflow,
+    malformed,
+    redact,
+    retry_after_seconds,
+)
 from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
-from aura.domain.errors import ProviderError, ProviderErrorKind, is_context_overflow
+from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
     FinishReason,
     ModelEvent,
@@ -108,6 +115,7 @@ class BedrockChatModel:
         self._request_timeout = request_timeout
         self._retry = retry
         self._client: Any = None
+        self._secrets: tuple[str, ...] = ()
         self._client_stack: contextlib.AsyncExitStack | None = None
         self._client_lock = asyncio.Lock()
 
@@ -122,7 +130,7 @@ class BedrockChatModel:
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
         params = converse_params(self._model, request)
         async for event in stream_with_retries(
-            lambda: self._attempt(params), classify_error, self._retry, retry_after=_retry_after
+            lambda: self._attempt(params), self._classify, self._retry, retry_after=_retry_after
         ):
             yield event
 
@@ -131,6 +139,9 @@ class BedrockChatModel:
             stack, self._client_stack, self._client = self._client_stack, None, None
         if stack is not None:
             await stack.aclose()
+
+    def _classify(self, error: Exception) -> ProviderError | None:
+        return classify_error(error, self._secrets)
 
     async def _bedrock_client(self) -> Any:
         """One client per model instance: creating one loads the service model, which is slow."""
@@ -154,6 +165,7 @@ class BedrockChatModel:
                     await stack.aclose()
                     raise
                 self._client_stack = stack
+                self._secrets = await _credential_secrets(session)
             return self._client
 
     async def _attempt(self, params: Mapping[str, Any]) -> AsyncIterator[ModelEvent]:
@@ -165,6 +177,15 @@ class BedrockChatModel:
                 yield event
         finally:
             event_stream.close()
+
+
+async def _credential_secrets(session: Any) -> tuple[str, ...]:
+    """The resolved secret key and session token, so no error message can ever echo them."""
+    credentials = await session.get_credentials()
+    if credentials is None:
+        return ()
+    frozen = await credentials.get_frozen_credentials()
+    return tuple(secret for secret in (frozen.secret_key, frozen.token) if secret)
 
 
 async def _events(event_stream: Any) -> AsyncIterator[ModelEvent]:
@@ -355,8 +376,21 @@ def _arguments_object(call: ToolCall) -> Any:
 # --- errors -------------------------------------------------------------------------------------
 
 
-def classify_error(error: Exception) -> ProviderError | None:
-    """Map botocore / aiohttp failures to `ProviderError`s; None for anything else."""
+def classify_error(error: Exception, secrets: Iterable[str] = ()) -> ProviderError | None:
+    """Map botocore / aiohttp failures to `ProviderError`s (secrets redacted); None for anything else."""
+    classified = _classify(error)
+    if classified is None:
+        return None
+    return ProviderError(
+        classified.kind,
+        redact(classified.message, secrets),
+        provider=PROVIDER,
+        status_code=classified.status_code,
+        retryable=classified.retryable,
+    )
+
+
+def _classify(error: Exception) -> ProviderError | None:
     from botocore import exceptions as botocore_errors
     from botocore.eventstream import ParserError
     from botocore.parsers import ResponseParserError
@@ -364,17 +398,15 @@ def classify_error(error: Exception) -> ProviderError | None:
     if isinstance(error, botocore_errors.ClientError):
         return _client_error(error)
     if isinstance(error, ParserError | ResponseParserError):
-        return ProviderError(
-            ProviderErrorKind.MALFORMED_RESPONSE, f"unreadable response stream: {error}", provider=PROVIDER
-        )
+        return malformed(PROVIDER, f"unreadable event stream ({error})")
     if isinstance(error, botocore_errors.NoCredentialsError | botocore_errors.PartialCredentialsError):
         return ProviderError(
             ProviderErrorKind.AUTHENTICATION,
-            "no AWS credentials found (set a profile, environment credentials or an instance role)",
+            "no AWS credentials found (configure a profile, environment credentials or an instance role)",
             provider=PROVIDER,
         )
     if isinstance(error, botocore_errors.ProfileNotFound):
-        return ProviderError(ProviderErrorKind.AUTHENTICATION, str(error), provider=PROVIDER)
+        return ProviderError(ProviderErrorKind.AUTHENTICATION, f"AWS credentials: {error}", provider=PROVIDER)
     if isinstance(error, botocore_errors.ConnectTimeoutError | botocore_errors.ReadTimeoutError):
         return ProviderError(ProviderErrorKind.TIMEOUT, "request to Bedrock timed out", provider=PROVIDER)
     if isinstance(error, botocore_errors.EndpointConnectionError | botocore_errors.ConnectionClosedError):
@@ -399,23 +431,13 @@ def _client_error(error: Any) -> ProviderError:
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     kind = _ERROR_KINDS.get(code.lower())
     if kind is None:
-        kind = _kind_for_status(status)
-    if kind is ProviderErrorKind.BAD_REQUEST and is_context_overflow(message):
+        kind = kind_for_status(status, message) if isinstance(status, int) else ProviderErrorKind.SERVER_ERROR
+    if kind is ProviderErrorKind.BAD_REQUEST and looks_like_context_overflow(message):
         kind = ProviderErrorKind.CONTEXT_OVERFLOW
     label = f"{code}: {message}" if code and code not in message else message
-    return ProviderError(kind, label, provider=PROVIDER, status_code=status)
-
-
-def _kind_for_status(status: int | None) -> ProviderErrorKind:
-    if status in (401, 403):
-        return ProviderErrorKind.AUTHENTICATION
-    if status == 429:
-        return ProviderErrorKind.RATE_LIMITED
-    if status is not None and status >= 500:
-        return ProviderErrorKind.SERVER_ERROR
-    if status == 408:
-        return ProviderErrorKind.TIMEOUT
-    return ProviderErrorKind.BAD_REQUEST
+    if kind is ProviderErrorKind.AUTHENTICATION:
+        label = f"AWS rejected the credentials or their permissions (check the profile / credential chain): {label}"
+    return ProviderError(kind, label, provider=PROVIDER, status_code=status if isinstance(status, int) else None)
 
 
 def _retry_after(error: Exception) -> float | None:
@@ -423,9 +445,4 @@ def _retry_after(error: Exception) -> float | None:
     response = getattr(error, "response", None)
     if not isinstance(response, dict):
         return None
-    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-    value = headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return retry_after_seconds(response.get("ResponseMetadata", {}).get("HTTPHeaders"))

@@ -21,15 +21,16 @@ import binascii
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from aura.adapters.llm._errors import kind_for_status, looks_like_context_overflow, malformed, redact
 from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
-from aura.domain.errors import ProviderError, ProviderErrorKind, is_context_overflow
+from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
     FinishReason,
     ModelEvent,
@@ -67,6 +68,7 @@ _FINISH_REASONS = {
     "MAX_TOKENS": FinishReason.LENGTH,
 }
 
+# google.rpc status names; the HTTP status decides everything else.
 _STATUS_KINDS = {
     "UNAUTHENTICATED": ProviderErrorKind.AUTHENTICATION,
     "PERMISSION_DENIED": ProviderErrorKind.AUTHENTICATION,
@@ -102,6 +104,7 @@ class GeminiChatModel:
         )
         self._client = genai.Client(api_key=api_key, http_options=http_options)
         self._signatures: OrderedDict[str, bytes] = OrderedDict()
+        self._secrets = (api_key,)
 
     @property
     def provider(self) -> str:
@@ -115,12 +118,15 @@ class GeminiChatModel:
         contents = gemini_contents(request.messages, self._signature_for, self._needs_signature_sentinel)
         config = generation_config(request)
         async for event in stream_with_retries(
-            lambda: self._attempt(contents, config), classify_error, self._retry, retry_after=_retry_after
+            lambda: self._attempt(contents, config), self._classify, self._retry, retry_after=_retry_after
         ):
             yield event
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()
+
+    def _classify(self, error: Exception) -> ProviderError | None:
+        return classify_error(error, self._secrets)
 
     def _signature_for(self, call_id: str) -> bytes | None:
         return self._signatures.get(call_id)
@@ -324,14 +330,25 @@ def _arguments_object(call: ToolCall) -> dict[str, Any]:
 # --- errors -------------------------------------------------------------------------------------
 
 
-def classify_error(error: Exception) -> ProviderError | None:
-    """Map google-genai / aiohttp / httpx failures to `ProviderError`s; None for anything else."""
+def classify_error(error: Exception, secrets: Iterable[str] = ()) -> ProviderError | None:
+    """Map google-genai / aiohttp / httpx failures to `ProviderError`s (secrets redacted); None otherwise."""
+    classified = _classify(error)
+    if classified is None:
+        return None
+    return ProviderError(
+        classified.kind,
+        redact(classified.message, secrets),
+        provider=PROVIDER,
+        status_code=classified.status_code,
+        retryable=classified.retryable,
+    )
+
+
+def _classify(error: Exception) -> ProviderError | None:
     if isinstance(error, genai_errors.APIError):
         return _api_error(error)
     if isinstance(error, genai_errors.UnknownApiResponseError):
-        return ProviderError(
-            ProviderErrorKind.MALFORMED_RESPONSE, "Gemini sent a chunk that is not valid JSON", provider=PROVIDER
-        )
+        return malformed(PROVIDER, "a stream chunk is not valid JSON")
     if isinstance(error, asyncio.TimeoutError | TimeoutError):
         return ProviderError(ProviderErrorKind.TIMEOUT, "request to Gemini timed out", provider=PROVIDER)
     import aiohttp
@@ -340,31 +357,27 @@ def classify_error(error: Exception) -> ProviderError | None:
     if isinstance(error, aiohttp.ServerTimeoutError | httpx.TimeoutException):
         return ProviderError(ProviderErrorKind.TIMEOUT, "request to Gemini timed out", provider=PROVIDER)
     if isinstance(error, aiohttp.ClientError | httpx.TransportError):
-        return ProviderError(ProviderErrorKind.CONNECTION, f"connection to Gemini failed: {error}", provider=PROVIDER)
+        return ProviderError(
+            ProviderErrorKind.CONNECTION,
+            f"connection to Gemini failed: {type(error).__name__}: {error}",
+            provider=PROVIDER,
+        )
     return None
 
 
 def _api_error(error: genai_errors.APIError) -> ProviderError:
     status = error.code if isinstance(error.code, int) and error.code > 0 else None
-    message = error.message or str(error.status or "request failed")
+    message = " ".join(str(error.message or error.status or "request failed").split())
     kind = _STATUS_KINDS.get(str(error.status or "").upper())
     if kind is None:
-        kind = _kind_for_status(status)
-    if kind is ProviderErrorKind.BAD_REQUEST and is_context_overflow(message):
+        kind = kind_for_status(status, message) if status is not None else ProviderErrorKind.SERVER_ERROR
+    if kind is ProviderErrorKind.BAD_REQUEST and (looks_like_context_overflow(message) or status == 413):
         kind = ProviderErrorKind.CONTEXT_OVERFLOW
+    if kind is ProviderErrorKind.BAD_REQUEST and "api key not valid" in message.lower():
+        kind = ProviderErrorKind.AUTHENTICATION  # Gemini answers a wrong key with 400 INVALID_ARGUMENT
+    if kind is ProviderErrorKind.AUTHENTICATION:
+        message = f"Gemini rejected the credentials (check the configured API key): {message}"
     return ProviderError(kind, message, provider=PROVIDER, status_code=status)
-
-
-def _kind_for_status(status: int | None) -> ProviderErrorKind:
-    if status in (401, 403):
-        return ProviderErrorKind.AUTHENTICATION
-    if status == 429:
-        return ProviderErrorKind.RATE_LIMITED
-    if status == 408:
-        return ProviderErrorKind.TIMEOUT
-    if status is None or status >= 500:
-        return ProviderErrorKind.SERVER_ERROR
-    return ProviderErrorKind.BAD_REQUEST
 
 
 def _retry_after(error: Exception) -> float | None:

@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+import os
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import httpx
 import ollama
 import pydantic
 
+from aura.adapters.llm._errors import kind_for_status, looks_like_context_overflow, malformed, redact
 from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
-from aura.domain.errors import ProviderError, ProviderErrorKind, is_context_overflow
+from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
     FinishReason,
     ModelEvent,
@@ -114,7 +116,8 @@ class OllamaChatModel:
             await parts.aclose()  # type: ignore[attr-defined]
 
     def _classify(self, error: Exception) -> ProviderError | None:
-        return classify_error(error, self._base_url)
+        # The SDK sends OLLAMA_API_KEY (hosted Ollama) as a bearer token; never let it reach a message.
+        return classify_error(error, self._base_url, (os.environ.get("OLLAMA_API_KEY", ""),))
 
 
 async def _events(
@@ -254,44 +257,59 @@ def _arguments_object(call: ToolCall) -> Any:
 # --- errors -------------------------------------------------------------------------------------
 
 
-def classify_error(error: Exception, base_url: str = DEFAULT_BASE_URL) -> ProviderError | None:
-    """Map ollama / httpx failures to `ProviderError`s; None for anything else."""
+def classify_error(
+    error: Exception, base_url: str = DEFAULT_BASE_URL, secrets: Iterable[str] = ()
+) -> ProviderError | None:
+    """Map ollama / httpx failures to `ProviderError`s (secrets redacted); None for anything else."""
+    classified = _classify(error, base_url)
+    if classified is None:
+        return None
+    return ProviderError(
+        classified.kind,
+        redact(classified.message, secrets),
+        provider=PROVIDER,
+        status_code=classified.status_code,
+        retryable=classified.retryable,
+    )
+
+
+def _classify(error: Exception, base_url: str) -> ProviderError | None:
     if isinstance(error, ollama.ResponseError):
         return _response_error(error)
     if isinstance(error, json.JSONDecodeError | pydantic.ValidationError):
-        return ProviderError(
-            ProviderErrorKind.MALFORMED_RESPONSE,
-            f"Ollama sent a line that is not a valid chat chunk: {_first_line(str(error))}",
-            provider=PROVIDER,
-        )
+        return malformed(PROVIDER, f"a stream line is not a valid chat chunk ({_first_line(str(error))})")
     if isinstance(error, httpx.TimeoutException):
         return ProviderError(ProviderErrorKind.TIMEOUT, "request to Ollama timed out", provider=PROVIDER)
     if isinstance(error, httpx.ConnectError | ConnectionError):
         return ProviderError(
-            ProviderErrorKind.CONNECTION, f"cannot reach Ollama at {_safe_url(base_url)}", provider=PROVIDER
+            ProviderErrorKind.CONNECTION,
+            f"cannot reach Ollama at {_safe_url(base_url)} (is `ollama serve` running?)",
+            provider=PROVIDER,
         )
     if isinstance(error, httpx.TransportError):
-        return ProviderError(ProviderErrorKind.CONNECTION, f"connection to Ollama failed: {error}", provider=PROVIDER)
+        return ProviderError(
+            ProviderErrorKind.CONNECTION,
+            f"connection to Ollama failed: {type(error).__name__}: {error}",
+            provider=PROVIDER,
+        )
     return None
 
 
 def _response_error(error: ollama.ResponseError) -> ProviderError:
-    status = error.status_code if error.status_code > 0 else None
-    message = str(error.error) or "request failed"
-    if status is None:  # an `{"error": ...}` line inside a stream that started fine
-        kind = ProviderErrorKind.SERVER_ERROR
-    elif status in (401, 403):
-        kind = ProviderErrorKind.AUTHENTICATION
-    elif status == 429:
-        kind = ProviderErrorKind.RATE_LIMITED
-    elif status == 408:
-        kind = ProviderErrorKind.TIMEOUT
-    elif status >= 500:
-        kind = ProviderErrorKind.SERVER_ERROR
-    else:
-        kind = ProviderErrorKind.BAD_REQUEST
-    if kind in (ProviderErrorKind.BAD_REQUEST, ProviderErrorKind.SERVER_ERROR) and is_context_overflow(message):
-        kind = ProviderErrorKind.CONTEXT_OVERFLOW
+    message = " ".join(str(error.error).split()) or "request failed"
+    if error.status_code <= 0:  # an `{"error": ...}` line inside a stream that had started
+        kind = (
+            ProviderErrorKind.CONTEXT_OVERFLOW
+            if looks_like_context_overflow(message)
+            else ProviderErrorKind.SERVER_ERROR
+        )
+        return ProviderError(kind, f"stream broken off by Ollama: {message}", provider=PROVIDER)
+    status = error.status_code
+    kind = kind_for_status(status, message)
+    if kind is ProviderErrorKind.AUTHENTICATION:
+        message = f"Ollama rejected the credentials (check OLLAMA_API_KEY for a hosted Ollama): {message}"
+    elif status == 404 and "model" in message.lower():
+        message = f"{message} (pull it first: `ollama pull <model>`)"
     return ProviderError(kind, message, provider=PROVIDER, status_code=status)
 
 
@@ -301,7 +319,10 @@ def _first_line(text: str) -> str:
 
 def _safe_url(url: str) -> str:
     """The URL without any `user:password@` part."""
-    parsed = httpx.URL(url) if "://" in url else None
-    if parsed is None or not parsed.userinfo:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return url
+    if not parsed.userinfo:
         return url
     return str(parsed.copy_with(username=None, password=None))
