@@ -7,7 +7,7 @@ server, so the real SDK inside the adapter parses real bytes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import attrs
@@ -88,3 +88,59 @@ class ProviderHarness(Protocol):
     def make_model(self) -> ChatModel:
         """The adapter under test, pointed at the fake, with fast retries (tiny backoff)."""
         ...
+
+
+# --- optional harness hooks --------------------------------------------------------------------
+# A harness may define these; the suite falls back to the defaults below when it does not.
+
+
+@attrs.frozen
+class HarnessTraits:
+    """What the suite must know about a provider's wire format. Expose it as a `traits` attribute."""
+
+    reasoning_unsupported: str | None = None
+    """Why the provider has no reasoning stream (the reasoning test is skipped with it); None: it has one."""
+    tool_call_ids_preserved: bool = False
+    """True when the wire format carries tool-call ids, so the adapter must hand them through unchanged."""
+    api_key: str | None = None
+    """The credential the adapter was given; the suite checks it never shows up in an error."""
+
+
+@attrs.frozen
+class SentToolCall:
+    id: str | None
+    name: str
+    arguments: Mapping[str, object]
+
+
+@attrs.frozen
+class SentMessage:
+    """One entry of a provider request, flattened: role `user`, `assistant` or `tool` (a tool result)."""
+
+    role: str
+    text: str = ""
+    tool_calls: tuple[SentToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@attrs.frozen
+class SentTool:
+    name: str
+    description: str
+    parameters: Mapping[str, object]
+
+
+@attrs.frozen
+class SentRequest:
+    """A provider request body reduced to what every provider must carry, in a provider-neutral shape."""
+
+    system: str
+    messages: tuple[SentMessage, ...]
+    tools: tuple[SentTool, ...]
+    temperature: float | None
+
+
+class RequestExtractor(Protocol):
+    """Optional harness hook: `extract_request(body)` decodes a recorded request body into a `SentRequest`."""
+
+    def extract_request(self, body: Mapping[str, object]) -> SentRequest: ...
