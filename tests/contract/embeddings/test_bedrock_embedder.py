@@ -24,7 +24,9 @@ async def invoke(request: web.Request, recorded: RecordedRequest) -> web.Respons
         return json_response({"embedding": vector_for(body["inputText"]), "inputTextTokenCount": 2})
     if "cohere" in model_id:
         return json_response({"id": "x", "embeddings": [vector_for(t) for t in body["texts"]], "texts": body["texts"]})
-    return json_response({"message": f"model {model_id} not found"}, 404, {"x-amzn-ErrorType": "ResourceNotFoundException"})
+    return json_response(
+        {"message": f"model {model_id} not found"}, 404, {"x-amzn-ErrorType": "ResourceNotFoundException"}
+    )
 
 
 async def test_titan_v2_sends_one_text_per_call_with_dimensions_and_normalize() -> None:
@@ -35,7 +37,9 @@ async def test_titan_v2_sends_one_text_per_call_with_dimensions_and_normalize() 
         await embedder.aclose()
     assert vectors == [vector_for("one"), vector_for("three")]
     assert sorted(r.json["inputText"] for r in server.requests) == ["one", "three"]
-    assert all(r.json == {"inputText": r.json["inputText"], "dimensions": 1024, "normalize": True} for r in server.requests)
+    assert all(
+        r.json == {"inputText": r.json["inputText"], "dimensions": 1024, "normalize": True} for r in server.requests
+    )
     request = server.requests[0]
     assert request.match_info["model_id"] == "amazon.titan-embed-text-v2:0"
     assert request.headers["Content-Type"] == "application/json"
@@ -104,7 +108,7 @@ async def test_an_answer_without_a_vector_is_an_error() -> None:
 
 
 def test_unsupported_models_and_missing_region_are_refused_up_front() -> None:
-    with pytest.raises(ValueError, match="unsupported Bedrock embedding model: meta.llama3"):
+    with pytest.raises(ValueError, match=r"unsupported Bedrock embedding model: meta\.llama3"):
         BedrockEmbedder("meta.llama3", "us-east-1")
     with pytest.raises(ValueError, match="'region' is required"):
         BedrockEmbedder("amazon.titan-embed-text-v1", "")

@@ -20,9 +20,9 @@ def vector_for(text: str) -> list[float]:
 async def embeddings_ok(request: web.Request, recorded: RecordedRequest) -> web.Response:
     body = recorded.json
     # Answer in reverse order: the API gives `index`, and clients must not rely on order.
-    data = [
-        {"object": "embedding", "index": i, "embedding": vector_for(text)} for i, text in enumerate(body["input"])
-    ][::-1]
+    data = [{"object": "embedding", "index": i, "embedding": vector_for(text)} for i, text in enumerate(body["input"])][
+        ::-1
+    ]
     return json_response(
         {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 3, "total_tokens": 3}}
     )
@@ -77,7 +77,7 @@ async def test_server_errors_are_retried_then_reported() -> None:
 
     async with FakeServer([("POST", "/v1/embeddings", broken)]) as server:
         embedder = OpenAIEmbedder("m", API_KEY, f"{server.base_url}/v1", max_retries=1)
-        with pytest.raises(EmbeddingError, match="HTTP 503.*upstream overloaded"):
+        with pytest.raises(EmbeddingError, match=r"HTTP 503.*upstream overloaded"):
             await embedder.embed(["x"], "query")
         await embedder.aclose()
     assert len(server.requests) == 2

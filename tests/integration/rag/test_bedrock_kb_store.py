@@ -40,7 +40,10 @@ async def test_retrieve_maps_text_results_and_skips_the_rest() -> None:
         assert isinstance(store, VectorStore)
         hits = await store.search("vpn certificate", 4)
         await store.aclose()
-    assert [hit.content for hit in hits] == ["The VPN requires the corporate certificate.", "Wi-Fi guests use the portal."]
+    assert [hit.content for hit in hits] == [
+        "The VPN requires the corporate certificate.",
+        "Wi-Fi guests use the portal.",
+    ]
     assert hits[0].score == 0.91
     assert hits[0].metadata == {
         "x-amzn-bedrock-kb-chunk-id": "c1",
@@ -83,7 +86,9 @@ async def test_service_errors_reach_the_model_as_tool_errors() -> None:
         )
 
     async with FakeServer([("POST", RETRIEVE, missing)]) as server:
-        toolset = VectorSearchToolset("kb", BedrockKnowledgeBaseStore("KB404", "us-east-1", endpoint_url=server.base_url))
+        toolset = VectorSearchToolset(
+            "kb", BedrockKnowledgeBaseStore("KB404", "us-east-1", endpoint_url=server.base_url)
+        )
         result = await toolset.call_tool("vector_search_kb", {"query": "x"}, ToolCallContext("c", "vector_search_kb"))
         await toolset.aclose()
     assert result.is_error

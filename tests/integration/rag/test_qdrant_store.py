@@ -16,9 +16,13 @@ from aura.domain.vector_search import VectorSearchToolset, VectorStoreError
 from aura.ports.vector_store import Document, VectorStore
 
 DOCS = [
-    Document("runbook.md#0", "Restart the ingest worker when the queue is stuck.", {"source": "runbook.md", "team": "sre"}),
+    Document(
+        "runbook.md#0", "Restart the ingest worker when the queue is stuck.", {"source": "runbook.md", "team": "sre"}
+    ),
     Document("runbook.md#1", "Rotate the database password every 90 days.", {"source": "runbook.md", "team": "dba"}),
-    Document("faq.md#0", "Reset your password from the Settings page.", {"source": "faq.md", "team": "support", "tier": 2}),
+    Document(
+        "faq.md#0", "Reset your password from the Settings page.", {"source": "faq.md", "team": "support", "tier": 2}
+    ),
 ]
 
 
@@ -51,14 +55,16 @@ async def test_upserting_again_is_idempotent(store: QdrantVectorStore) -> None:
     ("filters", "expected"),
     [({"team": "dba"}, ["runbook.md#1"]), ({"tier": 2}, ["faq.md#0"]), ({"team": "sre", "tier": 2}, [])],
 )
-async def test_label_filters_run_in_qdrant(store: QdrantVectorStore, filters: dict[str, object], expected: list[str]) -> None:
+async def test_label_filters_run_in_qdrant(
+    store: QdrantVectorStore, filters: dict[str, object], expected: list[str]
+) -> None:
     await store.upsert(DOCS)
     hits = await store.search("password", 5, filters)
     assert [hit.metadata["id"] for hit in hits] == expected
 
 
 async def test_searching_before_any_ingest_says_so(store: QdrantVectorStore) -> None:
-    with pytest.raises(VectorStoreError, match="collection 'docs' does not exist.*aura ingest"):
+    with pytest.raises(VectorStoreError, match=r"collection 'docs' does not exist.*aura ingest"):
         await store.search("x", 1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -36,7 +37,7 @@ def test_next_chunk_starts_with_the_tail_of_the_previous_one_at_a_word_boundary(
     text = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu"
     chunks = chunk_text(text, size=30, overlap=12)
     assert len(chunks) > 1
-    for previous, current in zip(chunks, chunks[1:], strict=False):
+    for previous, current in itertools.pairwise(chunks):
         first_word = current.split()[0]
         assert first_word in previous.split(), (previous, current)
     assert all(len(chunk) <= 30 for chunk in chunks)

@@ -23,7 +23,9 @@ from aura.ports.vector_store import Document, SearchHit
 from tests.unit.strict_schema_checker import check_strict_schema
 
 DOCS = [
-    Document("a", "To reset your password open Settings and choose Reset password.", {"source": "faq.md", "lang": "en"}),
+    Document(
+        "a", "To reset your password open Settings and choose Reset password.", {"source": "faq.md", "lang": "en"}
+    ),
     Document("b", "Billing happens monthly; invoices are emailed as PDF.", {"source": "billing.md", "lang": "en"}),
     Document("c", "Pour réinitialiser le mot de passe, ouvrez Paramètres.", {"source": "faq-fr.md", "lang": "fr"}),
 ]
@@ -57,7 +59,11 @@ async def test_offers_one_strict_tool_named_after_the_store() -> None:
 
 @pytest.mark.parametrize(
     ("store_name", "tool_name"),
-    [("docs", "vector_search_docs"), ("my docs.v2", "vector_search_my_docs_v2"), ("x" * 80, "vector_search_" + "x" * 50)],
+    [
+        ("docs", "vector_search_docs"),
+        ("my docs.v2", "vector_search_my_docs_v2"),
+        ("x" * 80, "vector_search_" + "x" * 50),
+    ],
 )
 def test_store_names_become_valid_tool_names(store_name: str, tool_name: str) -> None:
     assert vector_search_tool_name(store_name) == tool_name
@@ -141,7 +147,9 @@ class BrokenStore:
         self.error = error
         self.closed = False
 
-    async def search(self, query: str, limit: int, label_filters: Mapping[str, Any] | None = None) -> Sequence[SearchHit]:
+    async def search(
+        self, query: str, limit: int, label_filters: Mapping[str, Any] | None = None
+    ) -> Sequence[SearchHit]:
         raise self.error
 
     async def upsert(self, documents: Sequence[Document]) -> int:

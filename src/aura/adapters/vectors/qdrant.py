@@ -54,7 +54,7 @@ class QdrantVectorStore:
             raise ValueError("QdrantVectorStore: give either 'url' (a server) or 'path' (embedded), not both")
         self._embedder = embedder
         self.collection_name = collection_name
-        self._api_key = api_key
+        self._api_key = api_key or None  # an empty templated key means none
         if url:
             parsed = urlparse(url)
             if not parsed.scheme or not parsed.hostname:
@@ -62,7 +62,7 @@ class QdrantVectorStore:
             self.location = url
             self._client = AsyncQdrantClient(
                 url=url,
-                api_key=api_key,
+                api_key=self._api_key,
                 prefer_grpc=parsed.port == GRPC_PORT,
                 timeout=timeout,
                 check_compatibility=False,  # it would call the server while constructing
