@@ -139,7 +139,8 @@ def _expected(tp: Any, value: Any) -> InvalidValue:
 
 
 def allowed_keys(cls: type) -> list[str]:
-    keys = [field.name for field in attrs.fields(cls)]
+    """The keys a table of this class accepts: its tag first, then the rest alphabetically."""
+    keys = sorted(field.name for field in attrs.fields(cls))
     tag_key = _TAG_KEY_OF_CLASS.get(cls)
     return [tag_key, *keys] if tag_key else keys
 
@@ -375,7 +376,9 @@ def make_converter() -> cattrs.Converter:
         converter.register_structure_hook(union_type, hooks.tagged_union(union_type))
 
     converter.register_unstructure_hook(Secret, Secret.reveal)
-    converter.register_unstructure_hook_factory(_is_homogeneous_tuple, lambda _: lambda value: list(value))
+    converter.register_unstructure_hook_factory(
+        _is_homogeneous_tuple, lambda _: lambda value: [converter.unstructure(item) for item in value]
+    )
     converter.register_unstructure_hook_factory(attrs.has, _unstructure_class_factory(converter))
     return converter
 
