@@ -1,0 +1,478 @@
+"""OpenAI adapter without I/O: request bodies, the chunk reader, error classification, shared error helpers."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+
+from aura.adapters.llm._errors import (
+    REDACTED,
+    kind_for_status,
+    provider_message,
+    redact,
+    retry_after_seconds,
+)
+from aura.adapters.llm.openai import (
+    ChatCompletionStreamReader,
+    OpenAIChatModel,
+    build_request_body,
+    classify_openai_error,
+    is_reasoning_model,
+)
+from aura.domain.errors import ProviderError, ProviderErrorKind
+from aura.domain.events import (
+    FinishReason,
+    ModelEvent,
+    ModelFinished,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallReady,
+    UsageReported,
+)
+from aura.domain.messages import (
+    AssistantMessage,
+    ImagePart,
+    SystemMessage,
+    TextPart,
+    ToolCall,
+    ToolResultMessage,
+    UserMessage,
+)
+from aura.domain.tools import ToolSpec
+from aura.domain.usage import Usage
+from aura.ports.chat_model import ChatRequest, GenerationSettings
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+URL = "https://api.example.test/v1/chat/completions"
+KEY = "test-key-abcdef123456"
+
+
+# --- request bodies -----------------------------------------------------------------------------
+
+
+def test_body_maps_every_message_kind_tools_and_streaming_options() -> None:
+    request = ChatRequest(
+        (
+            SystemMessage("Be brief."),
+            UserMessage("Hi"),
+            UserMessage((TextPart("What is this?"), ImagePart("data:image/png;base64,AAAA", "image/png"))),
+            AssistantMessage("", (ToolCall("call_1", "lookup", '{"city":"Oslo"}'), ToolCall("call_2", "noop", ""))),
+            ToolResultMessage("call_1", "lookup", "cold", is_error=False),
+            ToolResultMessage("call_2", "noop", "Tool returned an error: boom", is_error=True),
+            AssistantMessage("It is cold.", reasoning="thought about it"),
+        ),
+        (ToolSpec("lookup", "Look a city up", SCHEMA),),
+        GenerationSettings(temperature=0.2, max_tokens=50),
+    )
+    assert build_request_body("gpt-4o", request) == {
+        "model": "gpt-4o",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": 0.2,
+        "max_tokens": 50,
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "lookup", "arguments": '{"city":"Oslo"}'},
+                    },
+                    {"id": "call_2", "type": "function", "function": {"name": "noop", "arguments": "{}"}},
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "cold"},
+            {"role": "tool", "tool_call_id": "call_2", "content": "Tool returned an error: boom"},
+            {"role": "assistant", "content": "It is cold."},
+        ],
+        "tools": [
+            {"type": "function", "function": {"name": "lookup", "description": "Look a city up", "parameters": SCHEMA}}
+        ],
+    }
+
+
+def test_body_leaves_out_unset_settings_and_empty_tools() -> None:
+    body = build_request_body("gpt-4o", ChatRequest((UserMessage("Hi"),)))
+    assert set(body) == {"model", "messages", "stream", "stream_options"}
+
+
+@pytest.mark.parametrize(
+    ("model", "reasoning"),
+    [
+        ("o1", True),
+        ("o3-mini", True),
+        ("o4-mini-2025-04-16", True),
+        ("gpt-5", True),
+        ("gpt-5.1-codex", True),
+        ("openai/gpt-5-mini", True),
+        ("gpt-4o", False),
+        ("gpt-4.1", False),
+        ("llama-3.1-8b-instruct", False),
+        ("deepseek-reasoner", False),
+    ],
+)
+def test_reasoning_models_are_recognised_by_name(model: str, reasoning: bool) -> None:
+    assert is_reasoning_model(model) is reasoning
+
+
+def test_reasoning_models_get_max_completion_tokens_and_reasoning_effort() -> None:
+    settings = GenerationSettings(max_tokens=100, reasoning_effort="high")
+    body = build_request_body("o3-mini", ChatRequest((UserMessage("Hi"),), settings=settings))
+    assert body["max_completion_tokens"] == 100
+    assert body["reasoning_effort"] == "high"
+    assert "max_tokens" not in body
+
+
+def test_other_models_get_max_tokens_and_no_reasoning_effort() -> None:
+    settings = GenerationSettings(max_tokens=100, reasoning_effort="high")
+    body = build_request_body("gpt-4o", ChatRequest((UserMessage("Hi"),), settings=settings))
+    assert body["max_tokens"] == 100
+    assert "reasoning_effort" not in body
+    assert "max_completion_tokens" not in body
+
+
+async def test_dropped_reasoning_effort_is_warned_about_once(caplog: pytest.LogCaptureFixture) -> None:
+    model = OpenAIChatModel("gpt-4o", KEY, "http://127.0.0.1:9/v1")
+    try:
+        with caplog.at_level(logging.WARNING, logger="aura.adapters.llm.openai"):
+            for _ in range(3):
+                model._warn_if_reasoning_effort_dropped(GenerationSettings(reasoning_effort="low"))
+    finally:
+        await model.aclose()
+    [record] = caplog.records
+    assert "reasoning_effort='low'" in record.getMessage()
+    assert "gpt-4o" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model": " "}, "`model` must name a model"),
+        ({"request_timeout": 0}, "`request_timeout` must be positive"),
+    ],
+)
+def test_constructor_rejects_bad_arguments_clearly(kwargs: dict[str, Any], message: str) -> None:
+    arguments: dict[str, Any] = {"model": "gpt-4o", "api_key": KEY, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        OpenAIChatModel(**arguments)
+
+
+# --- the chunk reader ---------------------------------------------------------------------------
+
+
+def chunk(delta: dict[str, Any] | None = None, finish_reason: str | None = None, **extra: Any) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta or {}, "finish_reason": finish_reason}
+    return {"id": "c", "object": "chat.completion.chunk", "choices": [choice], **extra}
+
+
+def usage_chunk(prompt: int, completion: int) -> dict[str, Any]:
+    return {"id": "c", "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": completion}}
+
+
+def read(*chunks: object) -> list[ModelEvent]:
+    reader = ChatCompletionStreamReader()
+    events: list[ModelEvent] = []
+    for data in chunks:
+        events.extend(reader.feed(data))
+    return events + reader.finish()
+
+
+def read_error(*chunks: object) -> ProviderError:
+    with pytest.raises(ProviderError) as raised:
+        read(*chunks)
+    return raised.value
+
+
+def test_text_usage_and_finish() -> None:
+    events = read(
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "Hel"}),
+        chunk({"content": "lo"}),
+        chunk({}, "stop"),
+        usage_chunk(9, 2),
+    )
+    assert events == [
+        TextDelta("Hel"),
+        TextDelta("lo"),
+        UsageReported(Usage(9, 2, 11)),
+        ModelFinished(FinishReason.STOP),
+    ]
+
+
+def test_a_stream_without_usage_still_finishes() -> None:
+    assert read(chunk({"content": "ok"}), chunk({}, "stop")) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
+
+
+def test_a_stream_without_finish_reason_finishes_as_stop() -> None:
+    assert read(chunk({"content": "ok"}))[-1] == ModelFinished(FinishReason.STOP)
+
+
+def test_length_finish_reason_is_kept() -> None:
+    assert read(chunk({"content": "ok"}), chunk({}, "length"))[-1] == ModelFinished(FinishReason.LENGTH)
+
+
+def test_interleaved_tool_call_fragments_are_assembled_by_index_and_emitted_in_index_order() -> None:
+    events = read(
+        chunk({"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "two"}}]}),
+        chunk({"tool_calls": [{"index": 0, "id": "call_a", "function": {"name": "one", "arguments": '{"x"'}}]}),
+        chunk({"tool_calls": [{"index": 1, "function": {"arguments": '{"y": 2}'}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}),
+        chunk({}, "tool_calls"),
+        usage_chunk(5, 5),
+    )
+    assert events == [
+        ToolCallReady(ToolCall("call_a", "one", '{"x": 1}')),
+        ToolCallReady(ToolCall("call_b", "two", '{"y": 2}')),
+        UsageReported(Usage(5, 5, 10)),
+        ModelFinished(FinishReason.TOOL_CALLS),
+    ]
+
+
+def test_tool_calls_are_ready_as_soon_as_the_choice_finishes() -> None:
+    reader = ChatCompletionStreamReader()
+    reader.feed(chunk({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f", "arguments": "{}"}}]}))
+    assert reader.feed(chunk({}, "tool_calls")) == [ToolCallReady(ToolCall("c1", "f", "{}"))]
+    assert reader.finish() == [ModelFinished(FinishReason.TOOL_CALLS)]
+
+
+def test_servers_that_repeat_id_and_name_on_every_fragment_are_not_doubled() -> None:
+    fragment = {"index": 0, "id": "c1", "type": "function"}
+    [ready, _] = read(
+        chunk({"tool_calls": [{**fragment, "function": {"name": "lookup", "arguments": '{"city":'}}]}),
+        chunk({"tool_calls": [{**fragment, "function": {"name": "lookup", "arguments": '"Rome"}'}}]}),
+    )
+    assert ready == ToolCallReady(ToolCall("c1", "lookup", '{"city":"Rome"}'))
+
+
+def test_missing_id_is_synthesised_and_empty_arguments_become_an_empty_object() -> None:
+    [ready, finished] = read(chunk({"tool_calls": [{"index": 0, "function": {"name": "ping"}}]}), chunk({}, "stop"))
+    assert isinstance(ready, ToolCallReady)
+    assert ready.call.id.startswith("call_")
+    assert ready.call.arguments == "{}"
+    assert finished == ModelFinished(FinishReason.TOOL_CALLS)  # a local server said "stop" after a tool call
+
+
+def test_fragments_without_index_are_told_apart_by_id() -> None:
+    events = read(
+        chunk({"tool_calls": [{"id": "a", "function": {"name": "one", "arguments": "{"}}]}),
+        chunk({"tool_calls": [{"function": {"arguments": "}"}}]}),
+        chunk({"tool_calls": [{"id": "b", "function": {"name": "two", "arguments": "{}"}}]}),
+    )
+    assert [event.call for event in events if isinstance(event, ToolCallReady)] == [
+        ToolCall("a", "one", "{}"),
+        ToolCall("b", "two", "{}"),
+    ]
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_reasoning_fields_of_compatible_servers_become_reasoning_deltas(field: str) -> None:
+    events = read(chunk({field: "Hmm."}), chunk({"content": "Yes."}))
+    assert events[:2] == [ReasoningDelta("Hmm."), TextDelta("Yes.")]
+
+
+def test_a_delta_carrying_both_reasoning_fields_counts_once() -> None:
+    events = read(chunk({"reasoning_content": "Hmm.", "reasoning": "Hmm."}))
+    assert [event for event in events if isinstance(event, ReasoningDelta)] == [ReasoningDelta("Hmm.")]
+
+
+def test_other_choices_are_ignored() -> None:
+    data = chunk({"content": "first"})
+    data["choices"].append({"index": 1, "delta": {"content": "second"}, "finish_reason": None})
+    assert read(data)[0] == TextDelta("first")
+
+
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        ([1, 2], "not an object"),
+        ({"choices": "nope"}, "`choices` is not a list"),
+        (chunk({"content": 5}), "`content` is not a string"),
+        (chunk({"tool_calls": {"index": 0}}), "`tool_calls` is not a list"),
+        (chunk({"tool_calls": [{"index": "0", "function": {"name": "f"}}]}), "`index` is not an integer"),
+        (chunk({"tool_calls": [{"index": 0, "function": {"arguments": {"a": 1}}}]}), "JSON string"),
+        ({"choices": [], "usage": {"prompt_tokens": -1}}, "non-negative integer"),
+        (chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}), "has no function name"),
+    ],
+)
+def test_malformed_chunks_are_malformed_response_errors(data: object, what: str) -> None:
+    error = read_error(data)
+    assert error.kind is ProviderErrorKind.MALFORMED_RESPONSE
+    assert not error.retryable
+    assert what in error.message
+
+
+# --- error classification -----------------------------------------------------------------------
+
+
+def status_exception(cls: type[openai.APIStatusError], status: int, body: dict[str, Any], **headers: str) -> Exception:
+    response = httpx2.Response(status, request=httpx2.Request("POST", URL), json={"error": body}, headers=headers)
+    return cls(f"Error code: {status} - {body}", response=response, body=body)
+
+
+def classify(error: Exception) -> ProviderError:
+    classified = classify_openai_error(error, where="https://api.example.test/v1", secrets=(KEY,))
+    assert classified is not None, f"{error!r} was not recognised as a provider error"
+    return classified
+
+
+def test_401_is_authentication_with_the_key_redacted() -> None:
+    body = {
+        "message": f"Incorrect API key provided: {KEY}.",
+        "type": "invalid_request_error",
+        "code": "invalid_api_key",
+    }
+    error = classify(status_exception(openai.AuthenticationError, 401, body))
+    assert error.kind is ProviderErrorKind.AUTHENTICATION
+    assert error.status_code == 401
+    assert not error.retryable
+    assert KEY not in str(error)
+    assert REDACTED in str(error)
+    assert "API key" in error.message
+
+
+@pytest.mark.parametrize(
+    ("cls", "status", "body", "kind"),
+    [
+        (openai.PermissionDeniedError, 403, {"message": "region"}, ProviderErrorKind.AUTHENTICATION),
+        (
+            openai.RateLimitError,
+            429,
+            {"message": "slow down", "code": "rate_limit_exceeded"},
+            ProviderErrorKind.RATE_LIMITED,
+        ),
+        (openai.InternalServerError, 500, {"message": "oops"}, ProviderErrorKind.SERVER_ERROR),
+        (openai.InternalServerError, 503, {"message": "overloaded"}, ProviderErrorKind.SERVER_ERROR),
+        (openai.NotFoundError, 404, {"message": "The model `gpt-9` does not exist"}, ProviderErrorKind.BAD_REQUEST),
+        (
+            openai.BadRequestError,
+            400,
+            {"message": "This model's maximum context length is 128000 tokens.", "code": "context_length_exceeded"},
+            ProviderErrorKind.CONTEXT_OVERFLOW,
+        ),
+        (openai.BadRequestError, 400, {"message": "Invalid 'tools[0].function.name'"}, ProviderErrorKind.BAD_REQUEST),
+    ],
+)
+def test_status_errors_map_to_their_kind(
+    cls: type[openai.APIStatusError], status: int, body: dict[str, Any], kind: ProviderErrorKind
+) -> None:
+    error = classify(status_exception(cls, status, body))
+    assert (error.kind, error.status_code) == (kind, status)
+    assert body["message"].split()[0] in error.message
+
+
+def test_retryable_kinds_are_marked_retryable() -> None:
+    limited = classify(status_exception(openai.RateLimitError, 429, {"message": "x"}))
+    broken = classify(status_exception(openai.InternalServerError, 502, {"message": "x"}))
+    bad = classify(status_exception(openai.BadRequestError, 400, {"message": "x"}))
+    assert limited.retryable
+    assert broken.retryable
+    assert not bad.retryable
+
+
+def test_timeouts_and_connection_failures() -> None:
+    request = httpx2.Request("POST", URL)
+    timeout = classify(openai.APITimeoutError(request=request))
+    assert timeout.kind is ProviderErrorKind.TIMEOUT
+    try:
+        raise openai.APIConnectionError(request=request) from httpx2.ConnectError("Connection refused")
+    except openai.APIConnectionError as error:
+        connection = classify(error)
+    assert connection.kind is ProviderErrorKind.CONNECTION
+    assert "ConnectError: Connection refused" in connection.message
+    assert "https://api.example.test/v1" in connection.message
+    dropped = classify(httpx2.RemoteProtocolError("peer closed connection"))
+    assert dropped.kind is ProviderErrorKind.CONNECTION
+
+
+def test_an_error_object_inside_the_stream_is_a_server_error() -> None:
+    body = {"message": "The server had an error", "type": "server_error", "param": None, "code": None}
+    error = classify(openai.APIError("The server had an error", httpx2.Request("POST", URL), body=body))
+    assert error.kind is ProviderErrorKind.SERVER_ERROR
+    assert "The server had an error" in error.message
+
+
+def test_undecodable_stream_data_is_malformed() -> None:
+    try:
+        json.loads('{"choices": [')
+    except json.JSONDecodeError as decode_error:
+        error = classify(decode_error)
+    assert error.kind is ProviderErrorKind.MALFORMED_RESPONSE
+    assert "not valid JSON" in error.message
+
+
+def test_bugs_are_not_provider_errors() -> None:
+    assert classify_openai_error(KeyError("x"), where="here") is None
+    assert classify_openai_error(TypeError("x"), where="here") is None
+
+
+# --- shared error helpers -----------------------------------------------------------------------
+
+
+def test_retry_after_reads_milliseconds_seconds_and_http_dates() -> None:
+    assert retry_after_seconds({"retry-after-ms": "250"}) == 0.25
+    assert retry_after_seconds({"Retry-After": "3"}) == 3.0
+    assert retry_after_seconds({"Retry-After": "-3"}) == 0.0
+    date = email.utils.formatdate(1_000_030, usegmt=True)
+    assert retry_after_seconds({"retry-after": date}, now=1_000_000) == pytest.approx(30)
+    assert retry_after_seconds({"retry-after": "soon"}) is None
+    assert retry_after_seconds({}) is None
+    assert retry_after_seconds(None) is None
+
+
+def test_redact_removes_given_secrets_and_key_shaped_tokens() -> None:
+    text = f"bad key {KEY}; also sk-proj-abcdefghijklmnop and AKIAABCDEFGHIJKLMNOP"
+    redacted = redact(text, [KEY])
+    assert KEY not in redacted
+    assert "sk-proj" not in redacted
+    assert "AKIA" not in redacted
+    assert redacted.count(REDACTED) == 3
+    assert redact("nothing secret", [""]) == "nothing secret"
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "kind"),
+    [
+        (401, "", ProviderErrorKind.AUTHENTICATION),
+        (403, "", ProviderErrorKind.AUTHENTICATION),
+        (408, "", ProviderErrorKind.TIMEOUT),
+        (429, "", ProviderErrorKind.RATE_LIMITED),
+        (529, "", ProviderErrorKind.SERVER_ERROR),
+        (400, "prompt is too long: 210000 tokens > 200000 maximum", ProviderErrorKind.CONTEXT_OVERFLOW),
+        (400, "rate limit exceeded", ProviderErrorKind.BAD_REQUEST),
+        (422, "bad schema", ProviderErrorKind.BAD_REQUEST),
+    ],
+)
+def test_kind_for_status(status: int, message: str, kind: ProviderErrorKind) -> None:
+    assert kind_for_status(status, message) is kind
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        ({"error": {"message": "nested"}}, "nested"),
+        ({"message": "flat"}, "flat"),
+        ({"error": "plain string"}, "plain string"),
+        ("<html>  Bad   Gateway </html>", "<html> Bad Gateway </html>"),
+        (None, "fallback"),
+        ({"error": {"message": ""}}, "fallback"),
+    ],
+)
+def test_provider_message_finds_the_human_text(body: object, text: str) -> None:
+    assert provider_message(body, "fallback") == text
