@@ -15,6 +15,7 @@ from aura.adapters.llm.anthropic import (
     MessageStreamReader,
     build_request_body,
     classify_anthropic_error,
+    retry_after_hint,
 )
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
@@ -307,9 +308,11 @@ def test_malformed_events_are_malformed_response_errors(event: object, what: str
 # --- error classification -----------------------------------------------------------------------
 
 
-def status_exception(cls: type[anthropic.APIStatusError], status: int, error_type: str, message: str) -> Exception:
+def status_exception(
+    cls: type[anthropic.APIStatusError], status: int, error_type: str, message: str, **headers: str
+) -> Exception:
     body = {"type": "error", "error": {"type": error_type, "message": message}}
-    response = httpx2.Response(status, request=httpx2.Request("POST", URL), json=body)
+    response = httpx2.Response(status, request=httpx2.Request("POST", URL), json=body, headers=headers)
     return cls(f"Error code: {status} - {body}", response=response, body=body)
 
 
@@ -357,6 +360,13 @@ def test_an_in_stream_error_event_is_classified_by_its_type_not_the_200_status()
     assert error.status_code is None
     limited = classify(status_exception(anthropic.APIStatusError, 200, "rate_limit_error", "slow"))
     assert limited.kind is ProviderErrorKind.RATE_LIMITED
+
+
+def test_the_retry_after_header_reaches_the_retry_policy() -> None:
+    limited = status_exception(anthropic.RateLimitError, 429, "rate_limit_error", "slow", **{"retry-after": "12"})
+    assert retry_after_hint(limited) == 12.0
+    in_stream = status_exception(anthropic.APIStatusError, 200, "overloaded_error", "x", **{"retry-after": "12"})
+    assert retry_after_hint(in_stream) is None
 
 
 def test_transport_failures_mid_stream_are_connection_or_timeout_errors() -> None:

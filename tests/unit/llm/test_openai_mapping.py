@@ -24,6 +24,7 @@ from aura.adapters.llm.openai import (
     build_request_body,
     classify_openai_error,
     is_reasoning_model,
+    retry_after_hint,
 )
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
@@ -384,6 +385,13 @@ def test_retryable_kinds_are_marked_retryable() -> None:
     assert limited.retryable
     assert broken.retryable
     assert not bad.retryable
+
+
+def test_the_retry_after_header_of_a_status_error_reaches_the_retry_policy() -> None:
+    limited = status_exception(openai.RateLimitError, 429, {"message": "x"}, **{"retry-after": "7"})
+    assert retry_after_hint(limited) == 7.0
+    assert retry_after_hint(status_exception(openai.InternalServerError, 500, {"message": "x"})) is None
+    assert retry_after_hint(openai.APITimeoutError(request=httpx2.Request("POST", URL))) is None
 
 
 def test_timeouts_and_connection_failures() -> None:

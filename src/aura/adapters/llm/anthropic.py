@@ -370,7 +370,8 @@ def classify_anthropic_error(error: Exception, *, where: str, secrets: Sequence[
     return None
 
 
-def _retry_after(error: Exception) -> float | None:
+def retry_after_hint(error: Exception) -> float | None:
+    """The wait a 429/503 response asked for (Retry-After), handed to the retry policy."""
     if isinstance(error, anthropic.APIStatusError) and error.status_code >= 400:
         return retry_after_seconds(error.response.headers)
     return None
@@ -429,7 +430,7 @@ class AnthropicChatModel:
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
         body = build_request_body(self._model, request, default_max_tokens=self._default_max_tokens)
         events = stream_with_retries(
-            lambda: self._stream_once(body), self._classify, self._retry, retry_after=_retry_after
+            lambda: self._stream_once(body), self._classify, self._retry, retry_after=retry_after_hint
         )
         async for event in events:
             yield event

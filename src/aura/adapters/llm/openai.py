@@ -341,7 +341,8 @@ def classify_openai_error(error: Exception, *, where: str, secrets: Sequence[str
     return None
 
 
-def _retry_after(error: Exception) -> float | None:
+def retry_after_hint(error: Exception) -> float | None:
+    """The wait a 429/503 response asked for (Retry-After), handed to the retry policy."""
     if isinstance(error, openai.APIStatusError):
         return retry_after_seconds(error.response.headers)
     return None
@@ -396,7 +397,7 @@ class OpenAIChatModel:
         self._warn_if_reasoning_effort_dropped(request.settings)
         body = build_request_body(self._model, request)
         events = stream_with_retries(
-            lambda: self._stream_once(body), self._classify, self._retry, retry_after=_retry_after
+            lambda: self._stream_once(body), self._classify, self._retry, retry_after=retry_after_hint
         )
         async for event in events:
             yield event
