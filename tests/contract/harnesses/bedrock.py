@@ -47,6 +47,11 @@ DUMMY_AWS_ENV = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     "AWS_EC2_METADATA_DISABLED": "true",
+    # No credential provider that could reach the network or a real identity may take part.
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": None,
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI": None,
+    "AWS_WEB_IDENTITY_TOKEN_FILE": None,
+    "AWS_ROLE_ARN": None,
 }
 
 # HTTP status -> the error code Bedrock puts in `x-amzn-ErrorType`.

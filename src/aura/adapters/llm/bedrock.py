@@ -405,7 +405,15 @@ def _classify(error: Exception) -> ProviderError | None:
             "no AWS credentials found (configure a profile, environment credentials or an instance role)",
             provider=PROVIDER,
         )
-    if isinstance(error, botocore_errors.ProfileNotFound):
+    credential_failures = (
+        botocore_errors.ProfileNotFound,
+        botocore_errors.CredentialRetrievalError,
+        botocore_errors.UnknownCredentialError,
+        botocore_errors.TokenRetrievalError,
+        botocore_errors.NoAuthTokenError,
+        botocore_errors.SSOError,
+    )
+    if isinstance(error, credential_failures):
         return ProviderError(ProviderErrorKind.AUTHENTICATION, f"AWS credentials: {error}", provider=PROVIDER)
     if isinstance(error, botocore_errors.ConnectTimeoutError | botocore_errors.ReadTimeoutError):
         return ProviderError(ProviderErrorKind.TIMEOUT, "request to Bedrock timed out", provider=PROVIDER)
