@@ -32,7 +32,7 @@ from aura.domain.tools import ToolSpec
 from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatModel, ChatRequest, GenerationSettings
 from aura.testing import FunctionToolset
-from tests.contract.conftest import HARNESSES
+from tests.contract.harnesses import discover_harnesses
 from tests.contract.scenario import (
     FailAfterFirstChunk,
     HarnessTraits,
@@ -97,7 +97,7 @@ def tool_calls(events: Sequence[ModelEvent]) -> list[ToolCall]:
 
 
 def test_the_suite_found_the_builtin_harnesses() -> None:
-    found = {entry.module for entry in HARNESSES if entry.factory is not None}
+    found = {entry.module for entry in discover_harnesses() if entry.factory is not None}
     assert {"openai", "anthropic"} <= found
 
 
