@@ -71,7 +71,7 @@ async def test_streaming_completion(two_agents: RunningServer) -> None:
         model="devops", messages=[{"role": "user", "content": "status?"}], stream=True
     )
     text = []
-    tool_names = []
+    tool_names: list[str] = []
     finish_reasons = []
     ids = set()
     final_usage = None
@@ -81,7 +81,7 @@ async def test_streaming_completion(two_agents: RunningServer) -> None:
         ids.add(chunk.id)
         delta = chunk.choices[0].delta
         text.append(delta.content or "")
-        tool_names.extend(call.function.name for call in delta.tool_calls or [] if call.function)
+        tool_names.extend(call.function.name or "" for call in delta.tool_calls or [] if call.function)
         if chunk.choices[0].finish_reason:
             finish_reasons.append(chunk.choices[0].finish_reason)
             final_usage = chunk.usage
