@@ -151,6 +151,7 @@ def test_a_data_url_that_is_not_base64_is_a_clear_bad_request() -> None:
     ("kwargs", "message"),
     [
         ({"model": ""}, "`model` must name a model"),
+        ({"api_key": ""}, "`api_key` is empty"),
         ({"default_max_tokens": 0}, "`default_max_tokens` must be positive"),
         ({"request_timeout": -1}, "`request_timeout` must be positive"),
     ],

@@ -166,6 +166,7 @@ async def test_dropped_reasoning_effort_is_warned_about_once(caplog: pytest.LogC
     ("kwargs", "message"),
     [
         ({"model": " "}, "`model` must name a model"),
+        ({"api_key": ""}, "`api_key` is empty"),
         ({"request_timeout": 0}, "`request_timeout` must be positive"),
     ],
 )

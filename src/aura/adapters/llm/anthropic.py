@@ -406,6 +406,8 @@ class AnthropicChatModel:
     ) -> None:
         if not model.strip():
             raise ValueError("AnthropicChatModel: `model` must name a model, e.g. 'claude-sonnet-4-5'")
+        if not api_key:
+            raise ValueError("AnthropicChatModel: `api_key` is empty")
         if default_max_tokens <= 0:
             raise ValueError(f"AnthropicChatModel: `default_max_tokens` must be positive, got {default_max_tokens}")
         if request_timeout <= 0:

@@ -376,6 +376,10 @@ class OpenAIChatModel:
     ) -> None:
         if not model.strip():
             raise ValueError("OpenAIChatModel: `model` must name a model, e.g. 'gpt-4o'")
+        if not api_key:
+            raise ValueError(
+                "OpenAIChatModel: `api_key` is empty (a compatible server that needs no key accepts any placeholder)"
+            )
         if request_timeout <= 0:
             raise ValueError(f"OpenAIChatModel: `request_timeout` must be positive, got {request_timeout}")
         self._model = model
