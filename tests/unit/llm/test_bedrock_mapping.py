@@ -301,6 +301,34 @@ async def test_a_stream_cut_before_message_stop_is_an_error_after_the_text(raw: 
     assert len(raw.recorded) == 1
 
 
+@pytest.mark.parametrize(
+    ("exception_type", "message", "kind"),
+    [
+        ("throttlingException", "Too many requests", ProviderErrorKind.RATE_LIMITED),
+        ("internalServerException", "Internal error", ProviderErrorKind.SERVER_ERROR),
+        ("serviceUnavailableException", "Try again", ProviderErrorKind.SERVER_ERROR),
+        ("modelStreamErrorException", "The model stream failed", ProviderErrorKind.SERVER_ERROR),
+        ("validationException", "Malformed input request", ProviderErrorKind.BAD_REQUEST),
+        ("validationException", "Input is too long for requested model.", ProviderErrorKind.CONTEXT_OVERFLOW),
+    ],
+)
+async def test_an_exception_event_after_text_ends_the_stream_with_its_kind(
+    raw: RawReplyServer, exception_type: str, message: str, kind: ProviderErrorKind
+) -> None:
+    raw.queue(
+        frames(
+            eventstream.event("messageStart", {"role": "assistant"}),
+            eventstream.event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "partial"}}),
+            eventstream.exception(exception_type, message),
+        )
+    )
+    seen, error = await collect_until_error(model_for(raw.base_url))
+    assert seen == [TextDelta("partial")]
+    assert error.kind is kind
+    assert message in error.message
+    assert len(raw.recorded) == 1, "text was already delivered, so no retry"
+
+
 async def test_throttling_inside_the_stream_before_any_content_is_retried(raw: RawReplyServer) -> None:
     raw.queue(
         frames(
