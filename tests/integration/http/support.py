@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -126,3 +127,11 @@ def content_of(frames: Sequence[Frame]) -> str:
 
 def user(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (for server processes that must be told their port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
