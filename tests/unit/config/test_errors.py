@@ -27,9 +27,9 @@ def test_unknown_section_is_an_error_with_suggestion() -> None:
 
 
 def test_key_valid_for_another_provider_is_unknown_for_this_one() -> None:
-    text = '[llm]\nprovider = "ollama"\nmodel = "qwen3"\napi_key = "sk-should-not-be-here"\n' + MINIMAL_AGENT
+    text = '[llm]\nprovider = "bedrock"\nmodel = "m"\nregion = "r"\napi_key = "sk-should-not-be-here"\n' + MINIMAL_AGENT
     message = str(config_error(text))
-    assert "llm.api_key: unknown key for provider 'ollama'" in message
+    assert "llm.api_key: unknown key for provider 'bedrock'" in message
     assert "sk-should-not-be-here" not in message
 
 

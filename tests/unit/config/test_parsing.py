@@ -295,6 +295,18 @@ def test_qdrant_store_defaults_to_local_embeddings_and_keeps_order() -> None:
     assert third.embedding_model.model == "all-MiniLM-L6-v2"
 
 
+def test_templated_provider_with_api_key_also_loads_for_ollama() -> None:
+    text = (
+        '[llm]\nprovider = "{{ env.LLM_PROVIDER }}"\nmodel = "m"\napi_key = "{{ env.LLM_API_KEY }}"\n' + MINIMAL_AGENT
+    )
+    loaded = parse_agent_config(text, source=Path("q.toml"), environ={"LLM_PROVIDER": "ollama", "LLM_API_KEY": "x"})
+    assert isinstance(loaded.config.llm, OllamaConfig)
+    assert loaded.warnings == ("q.toml: llm.api_key is ignored for provider 'ollama' (Ollama takes no API key)",)
+    openai = parse_agent_config(text, environ={"LLM_PROVIDER": "openai", "LLM_API_KEY": "sk"})
+    assert openai.config.llm.provider == "openai"
+    assert openai.warnings == ()
+
+
 def test_custom_tools_produce_a_warning_naming_the_file() -> None:
     loaded = parse_agent_config(with_openai('[tools]\ncustom_tools = ["my_tool"]\n'), source=Path("x.toml"), environ={})
     assert loaded.warnings == ("x.toml: tools.custom_tools is not supported and is ignored (my_tool)",)

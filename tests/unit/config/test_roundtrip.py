@@ -69,6 +69,7 @@ llms = st.one_of(
         num_ctx=maybe(uint32),
         num_predict=maybe(uint32),
         additional_params=st.dictionaries(keys, toml_scalars, max_size=3),
+        api_key=maybe(secrets),
         **common_llm,
     ),
     st.builds(

@@ -23,7 +23,7 @@ from dotenv import dotenv_values, load_dotenv
 
 from aura.entrypoints.config.converter import structure_agent_config
 from aura.entrypoints.config.errors import ConfigError, ConfigProblem
-from aura.entrypoints.config.schema import AgentConfig, validate_config
+from aura.entrypoints.config.schema import AgentConfig, OllamaConfig, validate_config
 from aura.entrypoints.config.templating import render_env_placeholders
 
 logger = logging.getLogger(__name__)
@@ -215,6 +215,8 @@ def parse_agent_config(
 
 def _warnings(source: Path, config: AgentConfig) -> list[str]:
     warnings: list[str] = []
+    if isinstance(config.llm, OllamaConfig) and config.llm.api_key is not None:
+        warnings.append(f"{source}: llm.api_key is ignored for provider 'ollama' (Ollama takes no API key)")
     if config.tools is not None and config.tools.custom_tools:
         names = ", ".join(config.tools.custom_tools)
         warnings.append(f"{source}: tools.custom_tools is not supported and is ignored ({names})")

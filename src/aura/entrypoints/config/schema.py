@@ -139,6 +139,8 @@ class OllamaConfig(_LlmCommon):
     num_predict: int | None = lenient_uint()
     #: Passed through as Ollama `options` (after `num_ctx`/`num_predict`, so these keys win).
     additional_params: Mapping[str, Any] = attrs.field(factory=dict)
+    #: Accepted and ignored (with a warning) so one templated file can switch providers (SPEC-reference §1.13).
+    api_key: Secret | None = None
 
     @property
     def options(self) -> dict[str, Any]:
