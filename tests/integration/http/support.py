@@ -16,6 +16,7 @@ from aura.adapters.http import ServerOptions, create_app, start_app
 from aura.domain.agent import Agent, AgentSettings
 from aura.ports.chat_model import ChatModel
 from aura.ports.toolset import Toolset
+from aura.ports.tracer import Tracer
 from aura.testing import RoundSource, ScriptedChatModel
 
 
@@ -32,9 +33,13 @@ class RunningServer:
 
 @contextlib.asynccontextmanager
 async def running_server(
-    agents: Sequence[Agent], options: ServerOptions | None = None, *, default_agent: str | None = None
+    agents: Sequence[Agent],
+    options: ServerOptions | None = None,
+    *,
+    default_agent: str | None = None,
+    tracer: Tracer | None = None,
 ) -> AsyncIterator[RunningServer]:
-    app = create_app(agents, options or ServerOptions(), default_agent=default_agent)
+    app = create_app(agents, options or ServerOptions(), default_agent=default_agent, tracer=tracer)
     runner, port = await start_app(app, "127.0.0.1", 0)
     try:
         yield RunningServer(app, f"http://127.0.0.1:{port}")

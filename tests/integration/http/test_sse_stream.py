@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -15,6 +15,7 @@ from aura.domain.events import FinishReason, ModelEvent, ModelFinished, TextDelt
 from aura.domain.tools import ProgressUpdate, ToolCallContext
 from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatRequest
+from aura.ports.tracer import SpanKind
 from aura.testing import FunctionToolset, ScriptedRound, call_tool, call_tools, fail, reply
 from tests.integration.http.support import (
     chunks,
@@ -390,3 +391,52 @@ async def test_backpressure_stalls_the_turn_and_drops_nothing(http: aiohttp.Clie
     for index, line in enumerate(text_chunks):
         assert f"<{index:05d}>".encode() in line
     assert rest.endswith(b"data: [DONE]\n\n")
+
+
+class RecordingSpan:
+    def __init__(self, name: str, attributes: Mapping[str, Any]) -> None:
+        self.name = name
+        self.attributes = dict(attributes)
+        self.errors: list[str] = []
+        self.ended = False
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        self.attributes.update(attributes)
+
+    def record_error(self, message: str) -> None:
+        self.errors.append(message)
+
+    def end(self) -> None:
+        self.ended = True
+
+    @property
+    def trace_id(self) -> str:
+        return "ab" * 16
+
+
+class RecordingTracer:
+    records_content = False
+
+    def __init__(self) -> None:
+        self.spans: list[RecordingSpan] = []
+
+    def start_span(self, name: str, kind: SpanKind, attributes: Any = None, parent: Any = None) -> RecordingSpan:
+        span = RecordingSpan(name, attributes or {})
+        self.spans.append(span)
+        return span
+
+
+async def test_trace_id_of_the_request_span_is_on_every_event(http: aiohttp.ClientSession) -> None:
+    tracer = RecordingTracer()
+    agent = make_agent([call_tool("quick", {"n": 1}), reply("ok")], toolsets=[tools_with(quick=lambda n: "q")])
+    async with running_server([agent], ServerOptions(aura_custom_events=True), tracer=tracer) as server:
+        frames = await stream_frames(http, server.url, {"messages": user("x"), "metadata": {"chat_session_id": "s9"}})
+    assert events(frames)
+    assert all(event.data["trace_id"] == "ab" * 16 for event in events(frames))
+    [span] = tracer.spans
+    assert span.ended
+    assert span.attributes["session.id"] == "s9"
+    assert str(span.attributes["http.request_id"]).startswith("req_")
