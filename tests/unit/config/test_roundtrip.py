@@ -176,6 +176,14 @@ def test_any_valid_config_dumps_and_loads_back_equal(config: AgentConfig) -> Non
     assert parse(dump_config(config)) == config
 
 
+def test_carriage_returns_survive_a_dump() -> None:
+    config = AgentConfig(
+        llm=OpenAIConfig(model="m", api_key=Secret("k")),
+        agent=AgentSection(name="A\r\n", system_prompt="one\r\ntwo\nthree"),
+    )
+    assert parse(dump_config(config)) == config
+
+
 def test_dump_is_readable_toml() -> None:
     config = AgentConfig(
         llm=OpenAIConfig(model="gpt-4o", api_key=Secret("sk-1")),

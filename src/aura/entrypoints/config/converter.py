@@ -406,7 +406,20 @@ def unstructure_agent_config(config: AgentConfig) -> dict[str, Any]:
 
 def dump_config(config: AgentConfig) -> str:
     """The TOML text of a config (secrets written in clear: this is the file itself)."""
-    return tomli_w.dumps(unstructure_agent_config(config), multiline_strings=True)
+    data = unstructure_agent_config(config)
+    # Multi-line strings keep prompts readable, but tomli-w writes "\r\n" in them as a bare newline (which
+    # TOML reads back as "\n"); a document holding a carriage return is written with escapes instead.
+    return tomli_w.dumps(data, multiline_strings=not _contains_carriage_return(data))
+
+
+def _contains_carriage_return(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\r" in value
+    if isinstance(value, Mapping):
+        return any(_contains_carriage_return(key) or _contains_carriage_return(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_carriage_return(item) for item in value)
+    return False
 
 
 def collect_problems(error: BaseException, path: KeyPath, expected: Any, out: list[ConfigProblem]) -> None:
