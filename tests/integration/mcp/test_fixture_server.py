@@ -48,6 +48,7 @@ ALL_FIXTURE_TOOLS = {
     "audio",
     "pid",
     "write_stderr",
+    "grow",
 }
 
 
@@ -132,7 +133,7 @@ async def test_discovers_every_page_with_sanitized_names_and_strict_schemas(
     specs = {spec.name: spec for spec in await shared[transport].list_tools()}
 
     # The fixture pages tools/list three at a time: the later pages are only seen by following nextCursor.
-    assert set(specs) == ALL_FIXTURE_TOOLS
+    assert {name for name in specs if not name.startswith("grown_")} == ALL_FIXTURE_TOOLS
     assert "weird name.tool/v2" not in specs
     for spec in specs.values():
         assert check_strict_schema(spec.parameters) == [], spec.name
@@ -272,3 +273,21 @@ async def test_unknown_tool_is_a_tool_error(shared: dict[str, McpToolset]) -> No
 
     assert result.is_error
     assert result.content.startswith("Tool not found: no_such_tool")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_tools_list_changed_refreshes_the_tools(shared: dict[str, McpToolset], transport: str) -> None:
+    toolset, new_tool = shared[transport], f"grown_{transport.replace('-', '_')}"
+    assert new_tool not in {spec.name for spec in await toolset.list_tools()}
+
+    await toolset.call_tool("grow", {"name": new_tool}, context("grow"))
+
+    async def listed() -> set[str]:
+        return {spec.name for spec in await toolset.list_tools()}
+
+    for _ in range(100):
+        if new_tool in await listed():
+            break
+        await asyncio.sleep(0.05)
+    assert new_tool in await listed()
+    assert (await toolset.call_tool(new_tool, {}, context(new_tool))).content == f'{{"result":"{new_tool} works"}}'
