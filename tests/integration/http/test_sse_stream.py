@@ -440,3 +440,25 @@ async def test_trace_id_of_the_request_span_is_on_every_event(http: aiohttp.Clie
     assert span.ended
     assert span.attributes["session.id"] == "s9"
     assert str(span.attributes["http.request_id"]).startswith("req_")
+
+
+async def test_disconnect_while_backpressured_still_cancels_running_tools(http: aiohttp.ClientSession) -> None:
+    gate = Gate()
+
+    async def chatty(context: ToolCallContext) -> str:
+        for step in range(100_000):
+            await context.report_progress(ProgressUpdate(step, None, "p" * 2000))
+        return "done"
+
+    agent = make_agent(
+        [call_tools([("hang", {}), ("chatty", {})]), reply("x")], toolsets=[tools_with(hang=gate.hang, chatty=chatty)]
+    )
+    options = ServerOptions(aura_custom_events=True, streaming_buffer_size=1)
+    async with running_server([agent], options) as server:
+        payload = {"messages": user("x"), "stream": True}
+        async with http.post(f"{server.url}/v1/chat/completions", json=payload) as response:
+            await response.content.readline()
+            await asyncio.wait_for(gate.started.wait(), 5)
+            await asyncio.sleep(0.5)  # let progress events fill every buffer: the producer now waits
+            response.close()
+        await asyncio.wait_for(gate.cancelled.wait(), 5)

@@ -23,7 +23,7 @@ from aura.adapters.http.errors import UPSTREAM, ApiError
 from aura.adapters.http.options import ServerOptions
 from aura.adapters.http.shutdown import ShutdownCoordinator
 from aura.adapters.http.sse import ChunkEncoder, StreamIdentity, finish_reason_of, usage_json
-from aura.adapters.http.streaming import SseStream, turn_events
+from aura.adapters.http.streaming import SseStream, Termination, turn_events
 from aura.domain.agent import Agent
 from aura.domain.events import RoundUsage, TextDelta, TurnErrorKind, TurnFinished
 from aura.domain.tools import RequestContext
@@ -136,7 +136,7 @@ class ChatCompletionsHandler:
         await stream.run(response)
         if stream.disconnected:
             span.record_error("client disconnected")
-        elif stream.termination is not None and stream.termination.value != "complete":
+        elif stream.termination is not None and stream.termination is not Termination.COMPLETE:
             span.record_error(stream.termination.value)
         return response
 
