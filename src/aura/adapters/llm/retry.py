@@ -48,9 +48,16 @@ async def stream_with_retries(
     while True:
         yielded = False
         try:
-            async for item in open_stream():
-                yielded = True
-                yield item
+            stream = open_stream()
+            try:
+                async for item in stream:
+                    yielded = True
+                    yield item
+            finally:
+                # an early stop by the consumer closes the provider stream (and its connection) right away
+                close = getattr(stream, "aclose", None)
+                if close is not None:
+                    await close()
             return
         except ProviderError as error:
             failure: ProviderError = error
