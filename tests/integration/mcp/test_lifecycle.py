@@ -8,10 +8,11 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from aura.adapters.mcp import McpServerUnavailable, McpToolset, StdioTransport, StreamableHttpTransport
 from aura.domain.tools import ToolCallContext
@@ -82,6 +83,25 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[str, int], ServerProcess]
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+async def refusing_server() -> AsyncIterator[int]:
+    """An HTTP server that answers everything with 401 (credentials rejected)."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.Response(status=401, text="bad token")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
 
 
 def unavailable_warnings(caplog: pytest.LogCaptureFixture, name: str) -> list[logging.LogRecord]:
@@ -264,3 +284,20 @@ async def test_server_down_during_a_call_is_a_tool_error(
         assert result.content.startswith("Tool execution failed: ")
     finally:
         await toolset.aclose()
+
+
+@pytest.mark.parametrize("transport", HTTP_TRANSPORTS)
+async def test_rejected_credentials_are_reported_as_an_authentication_failure(
+    transport: str, refusing_server: int
+) -> None:
+    url = fixture_url(transport, refusing_server)
+    transport_config = http_transport(transport, url, headers={"Authorization": f"Bearer {SECRET}"})
+    toolset = McpToolset("guarded", transport_config, required=True)
+    try:
+        with pytest.raises(McpServerUnavailable) as raised:
+            await toolset.start()
+    finally:
+        await toolset.aclose()
+
+    assert "authentication failed (HTTP 401 Unauthorized)" in str(raised.value)
+    assert SECRET not in str(raised.value)

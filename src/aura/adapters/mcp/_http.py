@@ -1,11 +1,45 @@
-"""What the two HTTP transports share: URL and header validation, and a loggable description."""
+"""What the two HTTP transports share: URL and header validation, a loggable URL, the HTTP client."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx2
+
 from aura.adapters.mcp.headers import validate_header_config
+from aura.domain.errors import AuraError
+
+HTTP_TIMEOUT_SECONDS = 30.0
+STREAM_READ_TIMEOUT_SECONDS = 300.0
+
+
+class McpAuthenticationFailed(AuraError):
+    """The MCP server refused our credentials (HTTP 401 or 403)."""
+
+
+async def _refuse_rejected_credentials(response: httpx2.Response) -> None:
+    # The SDK turns a 401 into "Server returned an error response"; failing the connection with
+    # the status instead tells the operator what to fix (and a session is useless without access).
+    if response.status_code in (401, 403):
+        raise McpAuthenticationFailed(
+            f"authentication failed (HTTP {response.status_code} {response.reason_phrase}); "
+            "check the server's headers / headers_from_request"
+        )
+
+
+def mcp_http_client(
+    headers: Mapping[str, str] | None = None,
+    timeout: httpx2.Timeout | None = None,
+    auth: httpx2.Auth | None = None,
+) -> httpx2.AsyncClient:
+    """The HTTP client of one MCP connection: its headers are defaults, so every request carries them."""
+    return httpx2.AsyncClient(
+        headers=dict(headers or {}),
+        timeout=timeout or httpx2.Timeout(HTTP_TIMEOUT_SECONDS, read=STREAM_READ_TIMEOUT_SECONDS),
+        auth=auth,
+        event_hooks={"response": [_refuse_rejected_credentials]},
+    )
 
 
 def validate_http_config(

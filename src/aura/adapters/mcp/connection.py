@@ -221,6 +221,8 @@ class McpConnection:
     # The actor: everything below runs in the connection's own task.
 
     def _ensure_actor(self) -> MemoryObjectSendStream[_Message]:
+        if self._actor is not None and self._actor.get_loop() is not asyncio.get_running_loop():
+            raise RuntimeError("an MCP connection is bound to the event loop that first used it")
         if self._inbox is None or self._actor is None or self._actor.done():
             send, receive = anyio.create_memory_object_stream[_Message](math.inf)
             self._inbox, self._outbox = send, receive
@@ -474,7 +476,7 @@ def describe_error(error: BaseException) -> str:
     else:
         detail = str(error)
         text = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
-    return redact_url(text)
+    return redact_url(text.strip().splitlines()[0] if text.strip() else text)
 
 
 def redact_url(text: str) -> str:

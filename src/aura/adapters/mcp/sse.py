@@ -9,11 +9,14 @@ from contextlib import AsyncExitStack
 import attrs
 from mcp.client.sse import sse_client
 
-from aura.adapters.mcp._http import loggable_url, validate_http_config
+from aura.adapters.mcp._http import (
+    HTTP_TIMEOUT_SECONDS,
+    STREAM_READ_TIMEOUT_SECONDS,
+    loggable_url,
+    mcp_http_client,
+    validate_http_config,
+)
 from aura.adapters.mcp.connection import TransportStreams
-
-HTTP_TIMEOUT_SECONDS = 30.0
-STREAM_READ_TIMEOUT_SECONDS = 300.0
 
 
 @attrs.frozen
@@ -45,6 +48,7 @@ class SseTransport:
                 headers=dict(headers),
                 timeout=HTTP_TIMEOUT_SECONDS,
                 sse_read_timeout=STREAM_READ_TIMEOUT_SECONDS,
+                httpx_client_factory=mcp_http_client,
             )
         )
         return read_stream, write_stream

@@ -7,14 +7,10 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 
 import attrs
-import httpx2
 from mcp.client.streamable_http import streamable_http_client
 
-from aura.adapters.mcp._http import loggable_url, validate_http_config
+from aura.adapters.mcp._http import loggable_url, mcp_http_client, validate_http_config
 from aura.adapters.mcp.connection import TransportStreams
-
-HTTP_TIMEOUT_SECONDS = 30.0
-STREAM_READ_TIMEOUT_SECONDS = 300.0
 
 
 @attrs.frozen
@@ -42,11 +38,7 @@ class StreamableHttpTransport:
     async def open(self, stack: AsyncExitStack, headers: Mapping[str, str], logger: logging.Logger) -> TransportStreams:
         # Headers are defaults of the HTTP client, so every POST, GET and DELETE of this
         # connection carries them — including the initialize handshake and cancellations.
-        client = httpx2.AsyncClient(
-            headers=dict(headers),
-            timeout=httpx2.Timeout(HTTP_TIMEOUT_SECONDS, read=STREAM_READ_TIMEOUT_SECONDS),
-        )
-        await stack.enter_async_context(client)
+        client = await stack.enter_async_context(mcp_http_client(headers))
         read_stream, write_stream = await stack.enter_async_context(
             streamable_http_client(self.url, http_client=client)
         )
