@@ -204,11 +204,21 @@ def build_toolsets(config: AgentConfig) -> list[Toolset]:
     for index, store in enumerate(config.vector_stores):
         toolsets.append(build_vector_search_toolset(store, path=("vector_stores", index)))
     if config.tools is not None and config.tools.filesystem:
-        raise ConfigError(
-            "the built-in filesystem tools are not supported yet in this build",
-            problems=[ConfigProblem(("tools", "filesystem"), "not supported yet")],
-        )
+        toolsets.append(build_filesystem_toolset(config.tools.filesystem_root))
     return toolsets
+
+
+def build_filesystem_toolset(root: str | None) -> Toolset:
+    """`read_file` / `list_directory` below `filesystem_root` (default: the working directory)."""
+    from aura.adapters.tools.filesystem import FilesystemToolset
+
+    try:
+        return FilesystemToolset(root or ".")
+    except ValueError as error:
+        raise ConfigError(
+            f"tools.filesystem_root: {error}",
+            problems=[ConfigProblem(("tools", "filesystem_root"), "expected an existing directory")],
+        ) from error
 
 
 def build_mcp_toolset(server_id: str, server: McpServerConfig, *, sanitize_schemas: bool = True) -> Toolset:

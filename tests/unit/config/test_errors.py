@@ -217,9 +217,9 @@ def test_bad_reasoning_effort_lists_the_choices() -> None:
     assert "agent.reasoning_effort: expected one of 'minimal', 'low', 'medium', 'high', got 'maximal'" in message
 
 
-def test_filesystem_tools_are_reported_as_not_supported_yet() -> None:
-    message = str(config_error(with_openai("[tools]\nfilesystem = true\n")))
-    assert "tools.filesystem: the built-in filesystem tools are not supported yet" in message
+def test_filesystem_root_without_filesystem_is_reported() -> None:
+    message = str(config_error(with_openai('[tools]\nfilesystem_root = "/srv"\n')))
+    assert "tools.filesystem_root: only meaningful with `filesystem = true`" in message
 
 
 def test_duplicate_vector_store_names() -> None:

@@ -243,6 +243,15 @@ def test_qdrant_url_and_path_together_is_a_config_error() -> None:
         build_agent_settings(config(vector_stores=(store,)))
 
 
-def test_filesystem_tools_are_refused_when_building() -> None:
-    with pytest.raises(ConfigError, match="filesystem tools are not supported yet"):
-        build_toolsets(config(tools=ToolsConfig(filesystem=True)))
+def test_filesystem_tools_are_built_below_their_root(tmp_path: Path) -> None:
+    from aura.adapters.tools.filesystem import FilesystemToolset
+
+    toolsets = build_toolsets(config(tools=ToolsConfig(filesystem=True, filesystem_root=str(tmp_path))))
+    filesystem = [t for t in toolsets if isinstance(t, FilesystemToolset)]
+    assert len(filesystem) == 1
+    assert filesystem[0].root == tmp_path.resolve()
+
+
+def test_filesystem_root_that_does_not_exist_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"tools.filesystem_root: .* is not a directory"):
+        build_toolsets(config(tools=ToolsConfig(filesystem=True, filesystem_root=str(tmp_path / "nope"))))

@@ -500,12 +500,8 @@ def validate_config(config: AgentConfig) -> list[ConfigProblem]:
                 problem((*path, "path"), "give either `url` (a Qdrant server) or `path` (embedded mode), not both")
 
     tools = config.tools
-    if tools is not None and tools.filesystem:
-        problem(
-            ("tools", "filesystem"),
-            "the built-in filesystem tools are not supported yet in this build; "
-            "remove the key or set it to false (an MCP filesystem server works instead)",
-        )
+    if tools is not None and tools.filesystem_root is not None and not tools.filesystem:
+        problem(("tools", "filesystem_root"), "only meaningful with `filesystem = true`")
     return problems
 
 
