@@ -169,12 +169,12 @@ num_predict = 1024
 def test_llamacpp_defaults_and_model_path() -> None:
     llm = parse('[llm]\nprovider = "llamacpp"\n' + MINIMAL_AGENT).llm
     assert isinstance(llm, LlamaCppConfig)
-    assert (llm.model_name, llm.n_ctx, llm.n_threads, llm.tool_calling) == ("smollm2-135m", 4096, None, "fallback")
+    assert (llm.model_name, llm.n_ctx, llm.n_threads, llm.tool_calling) == ("smollm2-135m", 4096, None, "native")
     llm = parse(
-        '[llm]\nprovider = "llamacpp"\nmodel_path = "/m/qwen.gguf"\ntool_calling = "native"\n' + MINIMAL_AGENT
+        '[llm]\nprovider = "llamacpp"\nmodel_path = "/m/qwen.gguf"\ntool_calling = "fallback"\n' + MINIMAL_AGENT
     ).llm
     assert isinstance(llm, LlamaCppConfig)
-    assert (llm.model_name, llm.tool_calling) == ("qwen", "native")
+    assert (llm.model_name, llm.tool_calling) == ("qwen", "fallback")
 
 
 def test_common_llm_keys() -> None:

@@ -167,7 +167,7 @@ class LlamaCppConfig(_LlmCommon):
     model_path: str | None = None
     n_ctx: int = lenient_uint(4096)
     n_threads: int | None = lenient_uint()
-    tool_calling: LlamaCppToolCalling = "fallback"
+    tool_calling: LlamaCppToolCalling = "native"
 
     @property
     def model_name(self) -> str:
