@@ -99,7 +99,7 @@ def test_server_options_reject_impossible_values() -> None:
     with pytest.raises(ValueError, match="streaming_buffer_size must be >= 1"):
         ServerOptions(streaming_buffer_size=0)
     with pytest.raises(ValueError, match="allowed values: none, open-web-ui, aura"):
-        ServerOptions(tool_result_mode="passthrough")  # type: ignore[arg-type]
+        ServerOptions(tool_result_mode="passthrough")
     with pytest.raises(ValueError, match="shutdown_timeout_secs must be >= 0"):
         ServerOptions(shutdown_timeout_secs=-1)
 
