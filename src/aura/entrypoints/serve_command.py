@@ -20,11 +20,14 @@ import attrs
 from aura import __version__
 from aura.adapters.http import ServerOptions, ToolResultMode, run_server
 from aura.adapters.http.options import DEFAULT_MAX_BODY_BYTES
+from aura.adapters.telemetry import configure_logging, configure_tracing, shutdown_tracing
 from aura.domain.agent import Agent
 from aura.domain.errors import AuraError
+from aura.ports.tracer import Tracer
 
 logger = logging.getLogger("aura.serve")
 
+SERVER_LOGGERS = ("aura.serve", "aura.adapters.http", "aura.entrypoints")
 TRUE_WORDS = ("true", "1", "yes")
 FALSE_WORDS = ("false", "0", "no")
 
@@ -220,23 +223,19 @@ def options_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Server
     return ServerOptions(verbose=bool(args.verbose), debug=bool(args.debug), **values)
 
 
-def configure_logging(options: ServerOptions) -> None:
-    """Server lifecycle lines by default; `-v` all aura INFO logs; `-d` DEBUG. `LOG_LEVEL` overrides."""
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    override = os.environ.get("LOG_LEVEL", "").strip().upper()
-    if override in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
-        logging.getLogger("aura").setLevel(override)
-        return
-    if options.debug:
-        logging.getLogger("aura").setLevel(logging.DEBUG)
-    elif options.verbose:
-        logging.getLogger("aura").setLevel(logging.INFO)
-    else:
-        for name in ("aura.serve", "aura.adapters.http"):
+def configure_server_logging(options: ServerOptions, environ: Mapping[str, str]) -> None:
+    """Server lifecycle lines by default; `-v` all aura INFO logs; `-d` DEBUG; `LOG_LEVEL` overrides.
+
+    Logs go through the telemetry adapter's handler: secrets from the environment are masked and
+    `LOG_FORMAT=json` gives JSON lines.
+    """
+    override = environ.get("LOG_LEVEL", "").strip().upper()
+    valid_override = override in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+    level = override if valid_override else ("DEBUG" if options.debug else "INFO")
+    configure_logging(level, json=environ.get("LOG_FORMAT", "").strip().lower() == "json", environ=environ)
+    if not (valid_override or options.debug or options.verbose):
+        logging.getLogger("aura").setLevel(logging.WARNING)
+        for name in SERVER_LOGGERS:
             logging.getLogger(name).setLevel(logging.INFO)
 
 
@@ -246,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
     except OptionError as error:
         print(f"aura serve: error: {error}", file=sys.stderr)
         return 2
-    configure_logging(options)
+    configure_server_logging(options, os.environ)
     logger.info("Starting Aura Web Server v%s", __version__)
     logger.info("Configuration: %s", options.config)
     return asyncio.run(serve(options))
@@ -254,7 +253,16 @@ def run(args: argparse.Namespace) -> int:
 
 async def serve(options: ServerOptions) -> int:
     """Load, build, connect, serve. Returns the process exit status."""
-    from aura.entrypoints.config import ConfigError, load_config  # imported late: `aura --help` stays fast
+    tracer = configure_tracing(os.environ)
+    try:
+        return await _serve(options, tracer)
+    finally:
+        shutdown_tracing(tracer)
+
+
+async def _serve(options: ServerOptions, tracer: Tracer) -> int:
+    # imported late: `aura --help` stays fast
+    from aura.entrypoints.config import ConfigError, load_config
     from aura.entrypoints.container import build_agents
 
     agents: list[Agent] = []
@@ -264,7 +272,7 @@ async def serve(options: ServerOptions) -> int:
             logger.warning("%s", warning)
         if options.default_agent is not None:
             loaded.default_agent(options.default_agent)  # validates DEFAULT_AGENT before anything connects
-        agents = build_agents(loaded)
+        agents = build_agents(loaded, tracer=tracer)
         await start_agents(agents)
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
@@ -279,7 +287,7 @@ async def serve(options: ServerOptions) -> int:
         print(f"Startup error: {type(error).__name__}: {error}", file=sys.stderr)
         await _close_quietly(agents)
         return 1
-    return await run_server(agents, options, default_agent=options.default_agent)
+    return await run_server(agents, options, default_agent=options.default_agent, tracer=tracer)
 
 
 async def start_agents(agents: Sequence[Agent]) -> None:
