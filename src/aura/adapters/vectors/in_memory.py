@@ -83,7 +83,6 @@ class InMemoryVectorStore:
                 f"query vector has {vector.shape[0]} dimensions but the index holds {index.vectors.shape[1]}; "
                 "the store was built with another embedding model, re-ingest it"
             )
-        candidates = np.arange(len(index.records))
         if label_filters:
             candidates = np.fromiter(
                 (i for i, record in enumerate(index.records) if _matches(record.metadata, label_filters)),
@@ -91,11 +90,13 @@ class InMemoryVectorStore:
             )
             if candidates.size == 0:
                 return []
-        scores = index.vectors[candidates] @ vector
-        top = _top_k(scores, limit)
+            scores = index.vectors[candidates] @ vector
+        else:
+            candidates = None  # score every row in place: indexing would copy the whole matrix
+            scores = index.vectors @ vector
         hits = []
-        for position in top:
-            record = index.records[int(candidates[position])]
+        for position in _top_k(scores, limit):
+            record = index.records[position if candidates is None else int(candidates[position])]
             hits.append(SearchHit(record.text, float(scores[position]), {**record.metadata, "id": record.id}))
         return hits
 
