@@ -98,6 +98,9 @@ def test_the_traces_endpoint_is_the_base_plus_v1_traces_unless_given_directly() 
     assert tracing_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}).endpoint == (
         "http://collector:4318/v1/traces"
     )
+    assert tracing_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://gw.example/otlp?tenant=sre"}).endpoint == (
+        "https://gw.example/otlp/v1/traces?tenant=sre"
+    )
     direct = {**ENDPOINT, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://phoenix:6006/v1/traces"}
     assert tracing_settings(direct).endpoint == "http://phoenix:6006/v1/traces"
 
@@ -147,3 +150,12 @@ def test_shutdown_reports_an_exporter_that_does_not_finish_in_time() -> None:
         assert OpenTelemetryTracer(provider).shutdown(timeout_secs=0.2) is False
     finally:
         release.set()
+
+
+def test_the_startup_log_line_names_the_endpoint_without_credentials(caplog: pytest.LogCaptureFixture) -> None:
+    environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://user:s3cr3t-pass@collector.example:4318?token=abc"}
+    with caplog.at_level(logging.INFO, logger="aura.adapters.telemetry.otel"):
+        tracer = configure_tracing(environ, exporter=InMemorySpanExporter())
+    shutdown_tracing(tracer)
+    assert "https://collector.example:4318/v1/traces" in caplog.text
+    assert "s3cr3t-pass" not in caplog.text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import urllib.parse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -188,7 +189,7 @@ def tracing_settings(environ: Mapping[str, str]) -> TracingSettings:
     traces_endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
     endpoint = None
     if base and not disabled:
-        endpoint = traces_endpoint or f"{base.removesuffix('/')}/v1/traces"
+        endpoint = traces_endpoint or _traces_url(base)
     headers_text = environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or environ.get("OTEL_EXPORTER_OTLP_HEADERS", "")
     timeout_text = environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or environ.get("OTEL_EXPORTER_OTLP_TIMEOUT")
     protocol = (
@@ -233,7 +234,7 @@ def configure_tracing(
     logger.info(
         "OpenTelemetry tracing on: service %s, exporting to %s (content recording %s)",
         settings.service_name,
-        settings.endpoint,
+        _without_credentials(settings.endpoint),
         "on" if settings.record_content else "off",
     )
     return OpenTelemetryTracer(
@@ -252,6 +253,20 @@ def _otlp_exporter(settings: TracingSettings) -> SpanExporter:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter(endpoint=settings.endpoint, headers=settings.headers, timeout=settings.timeout_secs)
+
+
+def _traces_url(base: str) -> str:
+    """`<base>/v1/traces`, the signal path appended to the base URL's path (its query string kept)."""
+    parts = urllib.parse.urlsplit(base)
+    return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/v1/traces"))
+
+
+def _without_credentials(url: str | None) -> str:
+    """The URL minus any `user:password@` part, safe to log."""
+    parts = urllib.parse.urlsplit(url or "")
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _flag(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
