@@ -17,6 +17,7 @@ import attrs
 
 from aura.domain.errors import AuraError
 from aura.domain.tools import ToolCallContext, ToolResult, ToolSpec
+from aura.ports.tracer import Span, SpanKind, Tracer
 from aura.ports.vector_store import SearchHit, VectorStore
 
 logger = logging.getLogger(__name__)
@@ -201,6 +202,14 @@ def parse_label_value(value: Any) -> Any:
     return parsed if isinstance(parsed, str | int | float | bool) or parsed is None else value
 
 
+def _end_span(span: tuple[Span, bool] | None, *, error: str | None = None) -> None:
+    if span is None:
+        return
+    if error is not None:
+        span[0].record_error(error)
+    span[0].end()
+
+
 def _rounded(score: float) -> float:
     return round(float(score), 4)
 
@@ -272,18 +281,64 @@ class VectorSearchToolset:
             parsed = parse_search_arguments(arguments)
         except InvalidArguments as error:
             return ToolResult.error(f"Invalid arguments for {self._tool_name}: {error}")
+        span = self._start_span(context, parsed)
         try:
             hits = await self._store.search(parsed.query, parsed.limit, parsed.label_filters or None)
         except asyncio.CancelledError:
+            _end_span(span, error="cancelled")
             raise
         except VectorStoreError as error:
+            _end_span(span, error=str(error))
             return ToolResult.error(f"Vector store error: {error}")
         except Exception as error:  # an adapter bug still becomes a tool error the model can see
             logger.exception("vector store %r failed", self._store_name)
+            _end_span(span, error=f"{type(error).__name__}: {error}")
             return ToolResult.error(f"Vector store error: {type(error).__name__}: {error}")
         kept = [hit for hit in hits if hit.score >= parsed.min_score][: parsed.limit]
+        if span is not None:
+            self._record_hits(span[0], span[1], kept)
+        _end_span(span)
         output = search_output(parsed.query, kept, self._context_prefix)
         return ToolResult(json.dumps(output, ensure_ascii=False), structured=output)
+
+    def _start_span(self, context: ToolCallContext, arguments: SearchArguments) -> tuple[Span, bool] | None:
+        """A RETRIEVER span under the tool's span, when the call context carries a tracer.
+
+        `ToolCallContext.tracer` / `.span` are read with getattr: they are a proposed addition to the
+        domain, and until they exist this records nothing.
+        """
+        tracer: Tracer | None = getattr(context, "tracer", None)
+        if tracer is None:
+            return None
+        parent: Span | None = getattr(context, "span", None)
+        span = tracer.start_span(
+            "vector.search",
+            SpanKind.RETRIEVER,
+            {
+                "vector_store.name": self._store_name,
+                "tool.name": self._tool_name,
+                "retrieval.limit": arguments.limit,
+                "retrieval.min_score": arguments.min_score,
+                "retrieval.label_filter_count": len(arguments.label_filters),
+            },
+            parent=parent,
+        )
+        if tracer.records_content:
+            span.set_attribute("input.value", arguments.query)
+        return span, tracer.records_content
+
+    @staticmethod
+    def _record_hits(span: Span, records_content: bool, hits: Sequence[SearchHit]) -> None:
+        span.set_attribute("retrieval.document_count", len(hits))
+        for index, hit in enumerate(hits):
+            prefix = f"retrieval.documents.{index}.document"
+            span.set_attribute(f"{prefix}.score", float(hit.score))
+            document_id = hit.metadata.get("id")
+            if document_id is not None:
+                span.set_attribute(f"{prefix}.id", str(document_id))
+            if records_content:
+                span.set_attribute(f"{prefix}.content", hit.content)
+                span.set_attribute(f"{prefix}.metadata", json.dumps(dict(hit.metadata), default=str))
 
     async def aclose(self) -> None:
         await self._store.aclose()
