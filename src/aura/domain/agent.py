@@ -6,7 +6,8 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import attrs
 
@@ -53,6 +54,22 @@ CONTEXT_OVERFLOW_MESSAGE = (
     "- Splitting into smaller requests"
 )
 REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def _closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Close a nested async generator as soon as its consumer stops, instead of at garbage collection.
+
+    Without it, cancelling a turn would leave in-flight tool calls to asyncio's finaliser.
+    """
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
 
 
 @attrs.frozen
@@ -145,9 +162,9 @@ class Agent:
         context = context or RequestContext()
         if isinstance(history, str):
             history = [UserMessage(history)]
-        turn = _Turn(self, context)
-        async for event in turn.run(history):
-            yield event
+        async with _closing(_Turn(self, context).run(history)) as events:
+            async for event in events:
+                yield event
 
 
 @attrs.define
@@ -183,10 +200,11 @@ class _Turn:
             span.set_attribute("input.value", _message_text(history[-1]))
         final: TurnFinished | None = None
         try:
-            async for event in self._rounds(history, span):
-                if isinstance(event, TurnFinished):
-                    final = event
-                yield event
+            async with _closing(self._rounds(history, span)) as events:
+                async for event in events:
+                    if isinstance(event, TurnFinished):
+                        final = event
+                    yield event
         finally:
             self._finish_span(span, final)
 
@@ -237,23 +255,24 @@ class _Turn:
                 _record_input_messages(llm_span, messages)
             round_usage: Usage | None = None
             try:
-                async for event in agent.model.stream(request):
-                    if isinstance(event, TextDelta):
-                        if not event.text:
-                            continue
-                        text = self._with_separator(event.text)
-                        round_text.append(event.text)
-                        self.content.append(text)
-                        yield TextDelta(text)
-                    elif isinstance(event, ReasoningDelta):
-                        round_reasoning.append(event.text)
-                        yield event
-                    elif isinstance(event, ToolCallReady):
-                        calls.append(event.call)
-                    elif isinstance(event, UsageReported):
-                        round_usage = event.usage if round_usage is None else round_usage + event.usage
-                    elif isinstance(event, ModelFinished):
-                        model_finish = event.finish_reason
+                async with _closing(agent.model.stream(request)) as model_events:
+                    async for event in model_events:
+                        if isinstance(event, TextDelta):
+                            if not event.text:
+                                continue
+                            text = self._with_separator(event.text)
+                            round_text.append(event.text)
+                            self.content.append(text)
+                            yield TextDelta(text)
+                        elif isinstance(event, ReasoningDelta):
+                            round_reasoning.append(event.text)
+                            yield event
+                        elif isinstance(event, ToolCallReady):
+                            calls.append(event.call)
+                        elif isinstance(event, UsageReported):
+                            round_usage = event.usage if round_usage is None else round_usage + event.usage
+                        elif isinstance(event, ModelFinished):
+                            model_finish = event.finish_reason
             except ProviderError as error:
                 llm_span.record_error(str(error))
                 llm_span.end()
@@ -296,11 +315,12 @@ class _Turn:
             for call in calls:
                 yield ToolRequested(call)
             results: dict[str, ToolResult] = {}
-            async for tool_event in self._run_tools(calls, registry, turn_span):
-                if isinstance(tool_event, ToolCompleted):
-                    results[tool_event.call.id] = tool_event.result
-                    self.completed_since_round.append(tool_event.call.id)
-                yield tool_event
+            async with _closing(self._run_tools(calls, registry, turn_span)) as tool_events:
+                async for tool_event in tool_events:
+                    if isinstance(tool_event, ToolCompleted):
+                        results[tool_event.call.id] = tool_event.result
+                        self.completed_since_round.append(tool_event.call.id)
+                    yield tool_event
             for call in calls:
                 result = results[call.id]
                 messages.append(ToolResultMessage(call.id, call.name, result.content, result.is_error))
