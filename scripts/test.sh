@@ -12,7 +12,15 @@ fi
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 python -m pip install --quiet --upgrade pip >/dev/null
-python -m pip install --quiet -e ".[dev]"
+# the `local` extra builds llama.cpp from source the first time (~6 min on 2 cores; pip caches the wheel)
+python -m pip install --quiet -e ".[dev,local]"
+
+# a real MCP peer nobody here wrote, for the MCP integration tests
+if command -v npm >/dev/null 2>&1; then
+  npm ci --prefix tests/npm --no-audit --no-fund --loglevel=error
+else
+  echo "npm not found: the @modelcontextprotocol/server-everything tests will be skipped" >&2
+fi
 
 echo "== ruff check"; ruff check src tests bench examples
 echo "== ruff format --check"; ruff format --check src tests bench examples
