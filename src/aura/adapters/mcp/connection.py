@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import attrs
@@ -81,10 +81,6 @@ class McpConnectionLost(AuraError):
 
 class McpConnectionClosed(AuraError):
     """The connection was closed by us (`aclose`)."""
-
-
-class _SessionGone(Exception):
-    """The server no longer knows our session, so it did not run the request; safe to resend."""
 
 
 @attrs.define(eq=False)
@@ -151,7 +147,6 @@ class McpConnection:
         self._logger = logger
         self._on_tools_changed = on_tools_changed
         self._inbox: MemoryObjectSendStream[_Message] | None = None
-        self._outbox: MemoryObjectReceiveStream[_Message] | None = None
         self._actor: asyncio.Task[None] | None = None
         self._generation = 0
         self._connect_scope: anyio.CancelScope | None = None
@@ -209,14 +204,6 @@ class McpConnection:
             self._logger.warning("MCP connection (%s) did not close in time; abandoning it", self._transport.describe())
             actor.cancel()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
     # ------------------------------------------------------------------------------------------
     # The actor: everything below runs in the connection's own task.
 
@@ -225,7 +212,7 @@ class McpConnection:
             raise RuntimeError("an MCP connection is bound to the event loop that first used it")
         if self._inbox is None or self._actor is None or self._actor.done():
             send, receive = anyio.create_memory_object_stream[_Message](math.inf)
-            self._inbox, self._outbox = send, receive
+            self._inbox = send
             self._actor = asyncio.get_running_loop().create_task(self._serve(receive), name="aura-mcp-connection")
             self._actor.add_done_callback(self._actor_finished)
         return self._inbox
