@@ -5,26 +5,32 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from aura.testing import reply
 from tests.integration.http.support import RunningServer, content_of, make_agent, parse_sse, running_server
 
-# Copied from the README's "API examples" (the seed README); only the base URL is replaced.
-README_EXAMPLES = {
-    "health": "curl http://localhost:8080/health",
-    "models": "curl http://localhost:8080/v1/models",
-    "chat": """curl -X POST http://localhost:8080/v1/chat/completions \\
--H "Content-Type: application/json" \\
--d '{"messages": [{"role": "user", "content": "Hello"}]}'""",
-    "chat_with_model": """curl -X POST http://localhost:8080/v1/chat/completions \\
--H "Content-Type: application/json" \\
--d '{"model": "my-agent", "messages": [{"role": "user", "content": "Hello"}]}'""",
-    "streaming": """curl -X POST http://localhost:8080/v1/chat/completions \\
--H "Content-Type: application/json" \\
--d '{"messages": [{"role": "user", "content": "Hello"}], "stream": true}'""",
-}
+README = Path(__file__).resolve().parents[3] / "README.md"
+EXAMPLE_NAMES = ("health", "models", "chat", "chat_with_model", "streaming")
+
+
+def readme_curl_examples() -> dict[str, str]:
+    """The curl commands of the README's "API examples" block, in order, continuation lines joined."""
+    text = README.read_text()
+    block = text.split("## API examples", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands: list[str] = []
+    for line in block.splitlines():
+        if line.startswith("curl "):
+            commands.append(line)
+        elif commands and commands[-1].endswith("\\"):
+            commands[-1] += "\n" + line
+    assert len(commands) == len(EXAMPLE_NAMES), commands
+    return dict(zip(EXAMPLE_NAMES, commands, strict=True))
+
+
+README_EXAMPLES = readme_curl_examples()
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
