@@ -237,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
                 f"--chunk-overlap must be at least 0 and below --chunk-size "
                 f"(got size {args.chunk_size}, overlap {args.chunk_overlap})"
             )
+        if args.batch_size < 1:
+            raise IngestError(f"--batch-size must be at least 1, got {args.batch_size}")
         loaded = load_config(args.config)
         store_config = find_store(loaded, args.store)
         if isinstance(store_config, InMemoryStoreConfig) and not store_config.path:

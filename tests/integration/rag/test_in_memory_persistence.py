@@ -25,6 +25,7 @@ async def test_index_survives_a_restart(tmp_path: Path) -> None:
     await writer.aclose()
     assert path.is_file()
     assert [p.name for p in path.parent.iterdir()] == ["docs.npz"]  # no temporary file left behind
+    assert path.stat().st_mode & 0o777 == 0o644  # readable like any file the user writes, not 0600
 
     reader = InMemoryVectorStore(HashingEmbedder(), str(path))
     assert await reader.count() == 2

@@ -161,6 +161,7 @@ embedding_model = {{ provider = "local", model = "hashing" }}
         ("IN_MEMORY", ["--store", "missing", "DOCS"], 2, "configured stores: 'docs'"),
         ("IN_MEMORY", ["--store", "docs", "DOCS/missing-dir"], 2, "no such file or directory"),
         ("IN_MEMORY", ["--store", "docs", "DOCS", "--chunk-overlap", "900"], 2, "--chunk-overlap must be"),
+        ("IN_MEMORY", ["--store", "docs", "DOCS", "--batch-size", "0"], 2, "--batch-size must be at least 1"),
         (
             '[[vector_stores]]\ntype = "in_memory"\nname = "docs"\n'
             'embedding_model = { provider = "local", model = "hashing" }\n',

@@ -205,6 +205,8 @@ def _save(path: Path, index: _Index) -> None:
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, vectors=index.vectors, header=np.array(json.dumps(header, ensure_ascii=False)))
+        # mkstemp creates 0600; keep the mode of the file being replaced, or the usual 0644 for a new one.
+        os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
