@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,11 +49,13 @@ class ReadOnlyStoreError(VectorStoreError):
 
 
 def vector_search_tool_name(store_name: str) -> str:
-    """`vector_search_<name>` with every character outside `[A-Za-z0-9_-]` replaced, at most 64 chars.
+    """`vector_search_<name>` with accents dropped and every other character outside `[A-Za-z0-9_-]`
+    replaced by `_`, at most 64 chars (the rule MCP tool names follow).
 
     Providers reject other tool names, and a store name is free text in the config.
     """
-    safe = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in store_name)
+    folded = "".join(c for c in unicodedata.normalize("NFKD", store_name) if not unicodedata.combining(c))
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in folded)
     return f"{TOOL_NAME_PREFIX}{safe}"[:MAX_TOOL_NAME_LENGTH]
 
 

@@ -62,6 +62,7 @@ async def test_offers_one_strict_tool_named_after_the_store() -> None:
     [
         ("docs", "vector_search_docs"),
         ("my docs.v2", "vector_search_my_docs_v2"),
+        ("café", "vector_search_cafe"),
         ("x" * 80, "vector_search_" + "x" * 50),
     ],
 )
