@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
@@ -39,7 +40,17 @@ def describe_store_config(config: VectorStoreConfig) -> str:
         return f"in_memory, file {config.path}"
     if isinstance(config, BedrockKbStoreConfig):
         return f"bedrock_kb {config.knowledge_base_id}"
-    return f"qdrant collection '{config.collection_name}' at {config.url or config.path or ':memory:'}"
+    where = _without_credentials(config.url) if config.url else config.path or ":memory:"
+    return f"qdrant collection '{config.collection_name}' at {where}"
+
+
+def _without_credentials(url: str) -> str:
+    parsed = urlsplit(url)
+    if parsed.username is None and parsed.password is None:
+        return url
+    host = parsed.hostname or ""
+    netloc = f"{host}:{parsed.port}" if parsed.port else host
+    return urlunsplit(parsed._replace(netloc=netloc))
 
 
 # --- ingestion -------------------------------------------------------------------------------------
