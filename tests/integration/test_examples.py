@@ -7,6 +7,7 @@ file stays fast; nothing here touches the network (models are scripted or never 
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import os
@@ -330,3 +331,24 @@ def test_dummy_values_cover_only_placeholders_without_defaults(tmp_path: Path) -
     config = tmp_path / "a.toml"
     config.write_text('a = "{{ env.NEEDED }}"\nb = "{{ env.OPTIONAL | default: \'x\' }}"\n# {{ env.IN_COMMENT }}\n')
     assert set(dummy_values(config)) == {"NEEDED", "IN_COMMENT"}  # comments count too: harmless extras
+
+
+# ------------------------------------------------------------------------------ snippets in the docs
+
+
+def python_snippets(doc: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("doc", ["library.md", "clients.md"])
+def test_python_snippets_in_the_docs_compile_and_import_real_names(doc: str) -> None:
+    """Snippets cannot drift from the API: each parses, and every name they import from aura exists."""
+    snippets = python_snippets(REPO / "docs" / doc)
+    assert snippets
+    for snippet in snippets:
+        tree = compile(snippet, doc, "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("aura", "openai"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    assert hasattr(module, alias.name), f"{doc}: {node.module} has no {alias.name}"
