@@ -3,6 +3,10 @@
 Every option is a flag and an environment variable (the flag wins), with the names and defaults of
 SPEC §2. Bad option values exit with status 2 and a message listing what is allowed; configuration
 and startup errors exit with status 1 and a message on stderr, never a traceback.
+
+`GET /metrics` serves the telemetry adapter's Prometheus metrics, fed through the HTTP adapter's
+`ServerObserver` port. With `--workers N` (N > 1) this process becomes a supervisor of N worker
+processes sharing the port (SO_REUSEPORT); see `supervise_workers`.
 """
 
 from __future__ import annotations
@@ -11,19 +15,32 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+from aiohttp import web
 
 from aura import __version__
 from aura.adapters.http import ServerOptions, ToolResultMode, run_server
 from aura.adapters.http.options import DEFAULT_MAX_BODY_BYTES
-from aura.adapters.telemetry import configure_logging, configure_tracing, shutdown_tracing
+from aura.adapters.http.security import invalid_api_key_reason, invalid_origin_reason
+from aura.adapters.http.server import STOP_SIGNALS
+from aura.adapters.telemetry import (
+    ServerMetrics,
+    configure_logging,
+    configure_tracing,
+    metrics_handler,
+    shutdown_tracing,
+)
 from aura.domain.agent import Agent
 from aura.domain.errors import AuraError
 from aura.ports.tracer import Tracer
+
+if TYPE_CHECKING:
+    from aura.entrypoints.config import LoadedConfig
 
 logger = logging.getLogger("aura.serve")
 
@@ -87,6 +104,31 @@ def parse_text(text: str) -> str:
     return text
 
 
+def parse_api_keys(text: str) -> tuple[str, ...]:
+    """Comma-separated keys; errors name the key's position, never the key."""
+    keys = tuple(key.strip() for key in text.split(","))
+    keys = tuple(key for key in keys if key)
+    if not keys:
+        raise ValueError("no API key given (expected one or more keys separated by commas)")
+    for number, key in enumerate(keys, start=1):
+        reason = invalid_api_key_reason(key)
+        if reason is not None:
+            raise ValueError(f"API key #{number} cannot be used: {reason}")
+    return keys
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """Comma-separated CORS origins (`*` or scheme://host[:port])."""
+    origins = tuple(origin.strip() for origin in text.split(",") if origin.strip())
+    if not origins:
+        raise ValueError("no origin given (expected '*' or origins separated by commas)")
+    for origin in origins:
+        reason = invalid_origin_reason(origin)
+        if reason is not None:
+            raise ValueError(f"invalid origin {origin!r}: {reason}")
+    return origins
+
+
 @attrs.frozen
 class OptionSpec:
     """One server option: its flags, environment variable, parser and default."""
@@ -98,6 +140,8 @@ class OptionSpec:
     default: Any
     help: str
     boolean: bool = False
+    repeatable: bool = False
+    """The flag may be given several times; the values are joined with commas before parsing."""
 
 
 OPTIONS = (
@@ -186,14 +230,42 @@ OPTIONS = (
         DEFAULT_MAX_BODY_BYTES,
         "largest accepted request body in bytes",
     ),
+    OptionSpec(
+        "api_keys",
+        ("--api-key",),
+        "AURA_API_KEYS",
+        parse_api_keys,
+        (),
+        "require 'Authorization: Bearer <key>' on every path but /health; repeat the flag or separate keys "
+        "with commas (prefer the env var: flags show in the process list)",
+        repeatable=True,
+    ),
+    OptionSpec(
+        "cors_allow_origins",
+        ("--cors-allow-origins",),
+        "CORS_ALLOW_ORIGINS",
+        parse_origins,
+        (),
+        "browser origins allowed to call the API, comma-separated, or '*' (CORS is off when unset)",
+    ),
+    OptionSpec(
+        "workers",
+        ("--workers",),
+        "WORKERS",
+        parse_positive_count,
+        1,
+        "server processes sharing the port (SO_REUSEPORT); needs a fixed --port when > 1",
+    ),
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for spec in OPTIONS:
         default = spec.default.value if isinstance(spec.default, ToolResultMode) else spec.default
-        default = "none" if default is None else str(default).lower()
+        default = "none" if default is None or default == () else str(default).lower()
         extra: dict[str, Any] = {"nargs": "?", "const": "true", "metavar": "BOOL"} if spec.boolean else {}
+        if spec.repeatable:
+            extra = {"action": "append", "metavar": "KEY"}
         parser.add_argument(
             *spec.flags,
             dest=spec.dest,
@@ -210,6 +282,8 @@ def options_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Server
     values: dict[str, Any] = {}
     for spec in OPTIONS:
         given = getattr(args, spec.dest, None)
+        if isinstance(given, list):
+            given = ",".join(given)
         source = spec.flags[-1]
         if given is None and environ.get(spec.env, "") != "":
             given, source = environ[spec.env], spec.env
@@ -220,7 +294,12 @@ def options_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Server
             values[spec.dest] = spec.parse(given)
         except ValueError as error:
             raise OptionError(f"{source}: {error}") from None
-    return ServerOptions(verbose=bool(args.verbose), debug=bool(args.debug), **values)
+    if values["workers"] > 1 and values["port"] == 0:
+        raise OptionError("--workers: more than one worker needs a fixed port (--port/PORT other than 0)")
+    try:
+        return ServerOptions(verbose=bool(args.verbose), debug=bool(args.debug), **values)
+    except ValueError as error:
+        raise OptionError(str(error)) from None
 
 
 def configure_server_logging(options: ServerOptions, environ: Mapping[str, str]) -> None:
@@ -232,7 +311,12 @@ def configure_server_logging(options: ServerOptions, environ: Mapping[str, str])
     override = environ.get("LOG_LEVEL", "").strip().upper()
     valid_override = override in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
     level = override if valid_override else ("DEBUG" if options.debug else "INFO")
-    configure_logging(level, json=environ.get("LOG_FORMAT", "").strip().lower() == "json", environ=environ)
+    configure_logging(
+        level,
+        json=environ.get("LOG_FORMAT", "").strip().lower() == "json",
+        environ=environ,
+        secrets=options.api_keys,  # a key given as a flag is not in the environment the filter reads
+    )
     if not (valid_override or options.debug or options.verbose):
         logging.getLogger("aura").setLevel(logging.WARNING)
         for name in SERVER_LOGGERS:
@@ -248,30 +332,92 @@ def run(args: argparse.Namespace) -> int:
     configure_server_logging(options, os.environ)
     logger.info("Starting Aura Web Server v%s", __version__)
     logger.info("Configuration: %s", options.config)
+    warn_about_short_keys(options)
+    if options.workers > 1:
+        return supervise_workers(options)
     return asyncio.run(serve(options))
 
 
-async def serve(options: ServerOptions) -> int:
-    """Load, build, connect, serve. Returns the process exit status."""
+MIN_RECOMMENDED_KEY_LENGTH = 16
+
+
+def warn_about_short_keys(options: ServerOptions) -> None:
+    short = sum(1 for key in options.api_keys if len(key) < MIN_RECOMMENDED_KEY_LENGTH)
+    if short:
+        logger.warning(
+            "%d API key(s) are shorter than %d characters; use long random keys (e.g. `openssl rand -hex 32`)",
+            short,
+            MIN_RECOMMENDED_KEY_LENGTH,
+        )
+
+
+async def serve(
+    options: ServerOptions,
+    *,
+    stop_signals: Sequence[signal.Signals] = STOP_SIGNALS,
+    on_listening: Callable[[int], None] | None = None,
+) -> int:
+    """Load, build, connect, serve. Returns the process exit status.
+
+    `stop_signals` and `on_listening` are for worker processes (see `supervise_workers`).
+    """
     tracer = configure_tracing(os.environ)
     try:
-        return await _serve(options, tracer)
+        return await _serve(options, tracer, stop_signals, on_listening)
     finally:
         shutdown_tracing(tracer)
 
 
-async def _serve(options: ServerOptions, tracer: Tracer) -> int:
+def load_and_check_config(options: ServerOptions) -> LoadedConfig:
+    """Load the configuration and check DEFAULT_AGENT against it; raises `ConfigError`."""
+    from aura.entrypoints.config import load_config
+
+    loaded = load_config(options.config)
+    if options.default_agent is not None:
+        loaded.default_agent(options.default_agent)  # validates DEFAULT_AGENT before anything connects
+    return loaded
+
+
+def mcp_health_probe(agents: Sequence[Agent]) -> Callable[[], dict[str, bool]]:
+    """`{MCP server name: connected}` over every agent's MCP toolsets, read at each scrape.
+
+    A server used by several agents (one connection each) counts as up only when all are connected.
+    """
+    from aura.adapters.mcp import McpToolset
+
+    toolsets = [toolset for agent in agents for toolset in agent.toolsets if isinstance(toolset, McpToolset)]
+
+    def probe() -> dict[str, bool]:
+        states: dict[str, bool] = {}
+        for toolset in toolsets:
+            states[toolset.name] = states.get(toolset.name, True) and toolset.connected
+        return states
+
+    return probe
+
+
+def server_metrics(agents: Sequence[Agent]) -> tuple[ServerMetrics, list[web.RouteDef]]:
+    """The Prometheus metrics of this process and the `GET /metrics` route serving them."""
+    metrics = ServerMetrics()
+    metrics.add_mcp_health_probe(mcp_health_probe(agents))
+    return metrics, [web.get("/metrics", metrics_handler(metrics))]
+
+
+async def _serve(
+    options: ServerOptions,
+    tracer: Tracer,
+    stop_signals: Sequence[signal.Signals],
+    on_listening: Callable[[int], None] | None,
+) -> int:
     # imported late: `aura --help` stays fast
-    from aura.entrypoints.config import ConfigError, load_config
+    from aura.entrypoints.config import ConfigError
     from aura.entrypoints.container import build_agents
 
     agents: list[Agent] = []
     try:
-        loaded = load_config(options.config)
+        loaded = load_and_check_config(options)
         for warning in loaded.warnings:
             logger.warning("%s", warning)
-        if options.default_agent is not None:
-            loaded.default_agent(options.default_agent)  # validates DEFAULT_AGENT before anything connects
         agents = build_agents(loaded, tracer=tracer)
         await start_agents(agents)
     except ConfigError as error:
@@ -287,7 +433,17 @@ async def _serve(options: ServerOptions, tracer: Tracer) -> int:
         print(f"Startup error: {type(error).__name__}: {error}", file=sys.stderr)
         await _close_quietly(agents)
         return 1
-    return await run_server(agents, options, default_agent=options.default_agent, tracer=tracer)
+    metrics, metrics_routes = server_metrics(agents)
+    return await run_server(
+        agents,
+        options,
+        default_agent=options.default_agent,
+        tracer=tracer,
+        observer=metrics,
+        extra_routes=metrics_routes,
+        stop_signals=stop_signals,
+        on_listening=on_listening,
+    )
 
 
 async def start_agents(agents: Sequence[Agent]) -> None:
@@ -307,3 +463,177 @@ async def _close_quietly(agents: Sequence[Agent]) -> None:
             await agent.aclose()
         except Exception:
             logger.debug("closing agent %r failed", agent.id, exc_info=True)
+
+
+# --- `--workers N`: a supervisor process and N workers sharing the port -------------------------
+
+WORKER_STARTUP_SECS = 120.0
+"""A worker that has not started listening by then is treated as failed to start."""
+WORKER_KILL_MARGIN_SECS = 30.0
+"""After a stop signal, workers get the shutdown grace period plus this much before SIGKILL."""
+MAX_RESTARTS = 5
+RESTART_WINDOW_SECS = 60.0
+PARENT_WATCH_SECS = 1.0
+
+
+@attrs.define
+class _Worker:
+    index: int
+    process: Any  # multiprocessing.process.BaseProcess
+    ready: bool = False
+
+
+def supervise_workers(options: ServerOptions) -> int:
+    """Run `options.workers` server processes on one port and supervise them; returns the exit status.
+
+    The configuration is checked here first, so a mistake is reported once rather than by every
+    worker. Each worker is a fresh interpreter (multiprocessing "spawn": no state forked from this
+    process) that builds its own agents and listens with SO_REUSEPORT; the kernel spreads new
+    connections between them. SIGTERM or SIGINT here is forwarded to every worker as SIGTERM, which
+    starts its two-phase graceful shutdown (a second signal cuts the grace period short in each).
+    Workers ignore SIGINT themselves, so Ctrl-C in a terminal (sent to the whole process group)
+    reaches them once, through here. A worker that fails before listening stops the server (exit
+    1); one that dies later is replaced, up to `MAX_RESTARTS` in `RESTART_WINDOW_SECS`.
+    """
+    import multiprocessing
+    import multiprocessing.connection
+    import queue
+    import time
+
+    from aura.entrypoints.config import ConfigError
+
+    try:
+        loaded = load_and_check_config(options)
+    except ConfigError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 1
+    for warning in loaded.warnings:
+        logger.warning("%s", warning)
+
+    context = multiprocessing.get_context("spawn")
+    ready_queue: Any = context.Queue()
+    worker_options = attrs.evolve(options, workers=1, reuse_port=True)
+    parent_pid = os.getpid()
+    workers: dict[int, _Worker] = {}
+    received: list[int] = []
+    restarts: list[float] = []
+    stopping_since: float | None = None
+    failed = False
+
+    def start(index: int) -> None:
+        process = context.Process(
+            target=_worker_main,
+            args=(worker_options, index, parent_pid, ready_queue),
+            name=f"aura-worker-{index}",
+            daemon=False,
+        )
+        process.start()
+        workers[index] = _Worker(index, process)
+
+    def forward(signum: int, _frame: object = None) -> None:
+        received.append(signum)
+
+    def stop_all(reason: str) -> None:
+        nonlocal stopping_since
+        if stopping_since is None:
+            stopping_since = time.monotonic()
+            logger.info("%s; stopping %d worker(s)", reason, sum(w.process.is_alive() for w in workers.values()))
+        for worker in workers.values():
+            if worker.process.is_alive() and worker.process.pid is not None:
+                os.kill(worker.process.pid, signal.SIGTERM)
+
+    previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
+    try:
+        for index in range(options.workers):
+            start(index)
+        while True:
+            while received:
+                signum = received.pop(0)
+                stop_all(f"Received {signal.Signals(signum).name}, initiating graceful shutdown")
+            while True:
+                try:
+                    index, pid, port = ready_queue.get_nowait()
+                except queue.Empty:
+                    break
+                if index in workers:
+                    workers[index].ready = True
+                    logger.info("worker %d (pid %d) listening on port %d", index, pid, port)
+            alive = [w for w in workers.values() if w.process.is_alive()]
+            if not alive and stopping_since is not None:
+                break
+            for worker in list(workers.values()):
+                if worker.process.is_alive() or stopping_since is not None:
+                    continue
+                code = worker.process.exitcode
+                if not worker.ready:
+                    logger.error("worker %d exited with status %s before it was listening", worker.index, code)
+                    failed = True
+                    stop_all("A worker failed to start")
+                    break
+                now = time.monotonic()
+                restarts[:] = [at for at in restarts if now - at < RESTART_WINDOW_SECS]
+                if len(restarts) >= MAX_RESTARTS:
+                    logger.error("worker %d exited with status %s; too many restarts, giving up", worker.index, code)
+                    failed = True
+                    stop_all("Workers keep dying")
+                    break
+                restarts.append(now)
+                logger.warning("worker %d exited with status %s; starting a new one", worker.index, code)
+                start(worker.index)
+            if stopping_since is not None:
+                deadline = stopping_since + options.shutdown_timeout_secs + WORKER_KILL_MARGIN_SECS
+                if time.monotonic() > deadline:
+                    for worker in workers.values():
+                        if worker.process.is_alive():
+                            logger.error("worker %d did not stop in time; killing it", worker.index)
+                            worker.process.kill()
+                    failed = True
+            sentinels = [w.process.sentinel for w in workers.values() if w.process.is_alive()]
+            multiprocessing.connection.wait(sentinels, timeout=0.2)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for worker in workers.values():
+            worker.process.join(timeout=5)
+        ready_queue.close()
+    codes = [worker.process.exitcode for worker in workers.values()]
+    if failed or any(code != 0 for code in codes):
+        logger.error("Server stopped; worker exit statuses: %s", codes)
+        return 1
+    logger.info("Server stopped")
+    return 0
+
+
+def _worker_main(options: ServerOptions, index: int, parent_pid: int, ready_queue: Any) -> None:
+    """One worker process: serve until SIGTERM (from the supervisor) or until the supervisor is gone."""
+    # Signals sent to the supervisor's process group (Ctrl-C in a terminal, `timeout`, `kill -- -PGID`)
+    # must reach a worker once, forwarded by the supervisor, or the second copy would cut its grace
+    # period short: a session of its own keeps the worker out of that group.
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_server_logging(options, os.environ)
+    logger.info("worker %d (pid %d) starting", index, os.getpid())
+
+    def listening(port: int) -> None:
+        ready_queue.put((index, os.getpid(), port))
+
+    async def serve_watching_parent() -> int:
+        watcher = asyncio.create_task(_watch_parent(parent_pid))
+        try:
+            return await serve(options, stop_signals=(signal.SIGTERM,), on_listening=listening)
+        finally:
+            watcher.cancel()
+            # Stopping already; a late SIGTERM from the supervisor must not kill the exiting process.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    sys.exit(asyncio.run(serve_watching_parent()))
+
+
+async def _watch_parent(parent_pid: int) -> None:
+    """Shut this worker down gracefully if its supervisor disappears (e.g. SIGKILL), instead of lingering."""
+    while True:
+        await asyncio.sleep(PARENT_WATCH_SECS)
+        if os.getppid() != parent_pid:
+            logger.warning("the supervisor (pid %d) is gone; shutting down", parent_pid)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return

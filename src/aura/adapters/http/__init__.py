@@ -6,7 +6,17 @@ It receives built `Agent`s and encodes the `TurnEvent`s of `Agent.run_turn` as O
 
 from aura.adapters.http.agent_directory import UnknownDefaultAgent
 from aura.adapters.http.app import create_app
+from aura.adapters.http.observer import NoopObserver, ServerObserver
 from aura.adapters.http.options import ServerOptions, ToolResultMode
 from aura.adapters.http.server import run_server, start_app
 
-__all__ = ["ServerOptions", "ToolResultMode", "UnknownDefaultAgent", "create_app", "run_server", "start_app"]
+__all__ = [
+    "NoopObserver",
+    "ServerObserver",
+    "ServerOptions",
+    "ToolResultMode",
+    "UnknownDefaultAgent",
+    "create_app",
+    "run_server",
+    "start_app",
+]

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from aura.adapters.http.agent_directory import AgentDirectory
-from aura.adapters.http.chat_completions import ChatCompletionsHandler
-from aura.adapters.http.errors import error_middleware
+from aura.adapters.http.chat_completions import CHAT_COMPLETIONS_PATH, ChatCompletionsHandler
+from aura.adapters.http.errors import Handler, error_middleware
+from aura.adapters.http.observer import (
+    CLIENT_CLOSED_REQUEST,
+    UNKNOWN_AGENT,
+    GuardedObserver,
+    NoopObserver,
+    ServerObserver,
+)
 from aura.adapters.http.openapi import openapi_document
 from aura.adapters.http.options import ServerOptions, ToolResultMode
+from aura.adapters.http.request_keys import AGENT_ID, RESPONSE_STATUS
+from aura.adapters.http.security import ApiKeyVerifier, CorsPolicy, api_key_auth
 from aura.adapters.http.shutdown import ShutdownCoordinator, shutdown_gate
 from aura.domain.agent import Agent
 from aura.ports.tracer import NoopTracer, Tracer
@@ -30,6 +41,7 @@ class ServerState:
     options: ServerOptions
     coordinator: ShutdownCoordinator
     started_at: int
+    observer: ServerObserver = attrs.field(factory=NoopObserver)
 
 
 SERVER_STATE = web.AppKey("aura_server_state", ServerState)
@@ -41,30 +53,73 @@ def create_app(
     *,
     default_agent: str | None = None,
     tracer: Tracer | None = None,
+    observer: ServerObserver | None = None,
+    extra_routes: Iterable[web.AbstractRouteDef] = (),
 ) -> web.Application:
     """Build the OpenAI-compatible application for already-built agents.
 
     `default_agent` overrides `options.default_agent`; an unknown default raises
-    `UnknownDefaultAgent`. Serve it with `run_server`, or with an `AppRunner` created with
-    `handler_cancellation=True` so a client that disconnects from a non-streaming request
-    cancels its turn too (streams notice a disconnect on their own).
+    `UnknownDefaultAgent`. `observer` receives the traffic figures (requests, streams, time to
+    first token, tool calls; see `ServerObserver`); its failures are logged, never raised.
+    `extra_routes` (e.g. `web.get("/metrics", handler)`) are served behind the same middlewares:
+    shutdown gate, CORS, API-key authentication, error envelope.
+
+    Serve it with `run_server`, or with an `AppRunner` created with `handler_cancellation=True` so a
+    client that disconnects from a non-streaming request cancels its turn too (streams notice a
+    disconnect on their own).
     """
     directory = AgentDirectory(agents, default_agent if default_agent is not None else options.default_agent)
     if options.tool_result_mode is ToolResultMode.AURA and not options.aura_custom_events:
         logger.warning("TOOL_RESULT_MODE=aura shows tool results only in aura.tool_complete events, which are off")
     coordinator = ShutdownCoordinator()
-    state = ServerState(directory, options, coordinator, int(time.time()))
-    app = web.Application(
-        middlewares=[shutdown_gate(coordinator), error_middleware],
-        client_max_size=options.max_body_bytes,
-    )
+    guarded = GuardedObserver(observer) if observer is not None else NoopObserver()
+    state = ServerState(directory, options, coordinator, int(time.time()), guarded)
+    middlewares: list[Middleware] = [observe_requests(guarded), shutdown_gate(coordinator)]
+    cors = CorsPolicy(options.cors_allow_origins) if options.cors_allow_origins else None
+    if cors is not None:
+        middlewares.append(cors.middleware())
+    if options.api_keys:
+        middlewares.append(api_key_auth(ApiKeyVerifier(options.api_keys)))
+    middlewares.append(error_middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=options.max_body_bytes)
+    if cors is not None:
+        app.on_response_prepare.append(cors.add_response_headers)
     app[SERVER_STATE] = state
-    chat = ChatCompletionsHandler(directory, options, coordinator, tracer or NoopTracer())
+    chat = ChatCompletionsHandler(directory, options, coordinator, tracer or NoopTracer(), guarded)
     app.router.add_get("/health", health)
     app.router.add_get("/v1/models", list_models)
-    app.router.add_post("/v1/chat/completions", chat.handle)
+    app.router.add_post(CHAT_COMPLETIONS_PATH, chat.handle)
     app.router.add_get("/openapi.json", openapi)
+    app.router.add_routes(list(extra_routes))
     return app
+
+
+def observe_requests(observer: ServerObserver) -> Middleware:
+    """The outermost middleware: report every chat-completion request with its final status.
+
+    Outermost so that answers of the other middlewares (503 during shutdown, 401, 413) count too.
+    A client that leaves a non-streaming request counts as 499; a stream counts its 200.
+    """
+
+    @web.middleware
+    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path != CHAT_COMPLETIONS_PATH:
+            return await handler(request)
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except asyncio.CancelledError:
+            status = request.get(RESPONSE_STATUS, CLIENT_CLOSED_REQUEST)
+            raise
+        except web.HTTPException as error:
+            status = error.status
+            raise
+        finally:
+            observer.record_request(request.get(AGENT_ID, UNKNOWN_AGENT), status)
+
+    return observe
 
 
 async def health(request: web.Request) -> web.Response:

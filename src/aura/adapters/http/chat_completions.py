@@ -20,7 +20,9 @@ from aura.adapters.http.chat_request import (
     resolve_session_id,
 )
 from aura.adapters.http.errors import UPSTREAM, ApiError
+from aura.adapters.http.observer import ServerObserver, TurnObservation
 from aura.adapters.http.options import ServerOptions
+from aura.adapters.http.request_keys import AGENT_ID, RESPONSE_STATUS
 from aura.adapters.http.shutdown import ShutdownCoordinator
 from aura.adapters.http.sse import ChunkEncoder, StreamIdentity, finish_reason_of, usage_json
 from aura.adapters.http.streaming import SseStream, Termination, turn_events
@@ -32,7 +34,10 @@ from aura.ports.tracer import Span, SpanKind, Tracer
 
 logger = logging.getLogger(__name__)
 
+CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
 SESSION_HEADER = "X-Chat-Session-Id"
+DISCONNECTED = "disconnected"
+TURN_ERROR = "error"
 STREAM_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -66,11 +71,13 @@ class ChatCompletionsHandler:
         options: ServerOptions,
         coordinator: ShutdownCoordinator,
         tracer: Tracer,
+        observer: ServerObserver,
     ) -> None:
         self.directory = directory
         self.options = options
         self.coordinator = coordinator
         self.tracer = tracer
+        self.observer = observer
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > self.options.max_body_bytes:
@@ -78,7 +85,11 @@ class ChatCompletionsHandler:
         body = await request.read()
         chat_request = parse_chat_request(body)
         agent = self.directory.select(chat_request.model)
+        request[AGENT_ID] = agent.id
         headers = forwardable_headers(request.headers)
+        if self.options.auth_enabled:
+            # The header carries this server's own API key: it must never travel on to an MCP server.
+            headers.pop("authorization", None)
         request_id = new_request_id()
         session_id = resolve_session_id(chat_request.metadata_session_id, headers)
         span = self.tracer.start_span(
@@ -125,6 +136,9 @@ class ChatCompletionsHandler:
         encoder = ChunkEncoder(identity, self.options, max_tokens=prepared.request.max_tokens)
         response = web.StreamResponse(status=200, headers={**STREAM_HEADERS, SESSION_HEADER: identity.session_id})
         await response.prepare(request)
+        request[RESPONSE_STATUS] = response.status
+        agent_id = prepared.agent.id
+        observation = TurnObservation(self.observer, agent_id, streaming=True)
         stream = SseStream(
             prepared.agent,
             (*prepared.request.history, prepared.request.query),
@@ -132,8 +146,16 @@ class ChatCompletionsHandler:
             encoder,
             self.options,
             self.coordinator,
+            observation,
         )
-        await stream.run(response)
+        self.observer.stream_started(agent_id)
+        outcome = DISCONNECTED  # unless the stream runs to one of its ends below
+        try:
+            await stream.run(response)
+            outcome = _stream_outcome(stream)
+        finally:
+            observation.close()
+            self.observer.stream_ended(agent_id, outcome, time.monotonic() - observation.started)
         if stream.disconnected:
             span.record_error("client disconnected")
         elif stream.termination is not None and stream.termination is not Termination.COMPLETE:
@@ -147,10 +169,12 @@ class ChatCompletionsHandler:
         final: TurnFinished | None = None
         timeout = self.options.streaming_timeout_secs or None
         history = (*prepared.request.history, prepared.request.query)
+        observation = TurnObservation(self.observer, prepared.agent.id, streaming=False)
         try:
             async with asyncio.timeout(timeout):
                 async with turn_events(prepared.agent, history, prepared.context) as events:
                     async for event in events:
+                        observation.observe(event)
                         if isinstance(event, TextDelta):
                             texts.append(event.text)
                         elif isinstance(event, RoundUsage):
@@ -160,6 +184,8 @@ class ChatCompletionsHandler:
         except TimeoutError:
             span.record_error("stream timeout")
             return self._timed_out(prepared, "".join(texts), round_usage)
+        finally:
+            observation.close()
         assert final is not None  # run_turn always ends with TurnFinished
         content = final.content
         if final.error is not None:
@@ -197,6 +223,17 @@ class ChatCompletionsHandler:
             "metadata": {"chat_session_id": prepared.context.session_id},
         }
         return web.json_response(body, headers={SESSION_HEADER: prepared.context.session_id})
+
+
+def _stream_outcome(stream: SseStream) -> str:
+    """The `outcome` a finished stream reports to the observer."""
+    if stream.disconnected:
+        return DISCONNECTED
+    if stream.termination is None:
+        return DISCONNECTED
+    if stream.termination is Termination.COMPLETE and stream.turn_error:
+        return TURN_ERROR
+    return stream.termination.value
 
 
 def _appended(text: str, message: str) -> str:

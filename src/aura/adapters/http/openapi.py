@@ -253,11 +253,19 @@ EVENT_SCHEMAS = {
 """SSE event name → the component schema of its `data:` JSON."""
 
 _UNAVAILABLE = {"description": "The server is shutting down.", **_ERROR_RESPONSE}
+_UNAUTHORIZED = {
+    "description": "API-key authentication is on and the `Authorization: Bearer <key>` header is missing, "
+    "malformed or holds an unknown key (code `invalid_api_key`).",
+    "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    **_ERROR_RESPONSE,
+}
 
 _PATHS: dict[str, Any] = {
     "/health": {
         "get": {
             "summary": "Liveness and readiness",
+            "description": "Never needs an API key.",
+            "security": [],
             "responses": {
                 "200": {"description": "Serving.", "content": {"application/json": {"schema": _ref("Health")}}},
                 "503": _UNAVAILABLE,
@@ -272,6 +280,7 @@ _PATHS: dict[str, Any] = {
                     "description": "One entry per agent.",
                     "content": {"application/json": {"schema": _ref("ModelList")}},
                 },
+                "401": _UNAUTHORIZED,
                 "503": _UNAVAILABLE,
             },
         }
@@ -299,6 +308,7 @@ _PATHS: dict[str, Any] = {
                     },
                 },
                 "400": {"description": "Malformed body or invalid field (the message names it).", **_ERROR_RESPONSE},
+                "401": _UNAUTHORIZED,
                 "404": {"description": "Unknown model.", **_ERROR_RESPONSE},
                 "413": {"description": "Body over the size limit.", **_ERROR_RESPONSE},
                 "502": {"description": "Non-streaming: the provider failed before any text.", **_ERROR_RESPONSE},
@@ -310,9 +320,22 @@ _PATHS: dict[str, Any] = {
     "/openapi.json": {
         "get": {
             "summary": "This document",
-            "responses": {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {}}}},
+            "responses": {
+                "200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {}}},
+                "401": _UNAUTHORIZED,
+                "503": _UNAVAILABLE,
+            },
         }
     },
+}
+
+
+_SECURITY_SCHEMES: dict[str, Any] = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Only when the server is started with API keys (AURA_API_KEYS or --api-key).",
+    }
 }
 
 
@@ -327,6 +350,8 @@ def openapi_document() -> dict[str, Any]:
                 "description": "Every error body is the OpenAI envelope `Error`.",
             },
             "paths": _PATHS,
-            "components": {"schemas": _SCHEMAS},
+            # Authentication is optional (AURA_API_KEYS): either no credentials or a bearer key.
+            "security": [{}, {"bearerAuth": []}],
+            "components": {"schemas": _SCHEMAS, "securitySchemes": _SECURITY_SCHEMES},
         }
     )

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from aura.adapters.http.security import invalid_api_key_reason, invalid_origin_reason
+
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
@@ -46,6 +48,22 @@ def _port(instance: object, attribute: attrs.Attribute[Any], value: int) -> None
         raise ValueError(f"{attribute.name} must be between 0 and 65535, got {value}")
 
 
+def _api_keys(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for index, key in enumerate(value):
+        if not isinstance(key, str):
+            raise ValueError(f"{attribute.name}[{index}] must be a string")
+        reason = invalid_api_key_reason(key)
+        if reason is not None:  # never quote the key itself
+            raise ValueError(f"{attribute.name}[{index}] cannot be used as an API key: {reason}")
+
+
+def _origins(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for index, origin in enumerate(value):
+        reason = invalid_origin_reason(origin) if isinstance(origin, str) else "expected a string"
+        if reason is not None:
+            raise ValueError(f"{attribute.name}[{index}] {origin!r}: {reason}")
+
+
 def _mode(value: ToolResultMode | str) -> ToolResultMode:
     return value if isinstance(value, ToolResultMode) else ToolResultMode.parse(value)
 
@@ -57,6 +75,9 @@ class ServerOptions:
     Timeouts are seconds; 0 disables the stream and first-chunk timeouts. Invalid values fail at
     construction, so a bad setting stops the server at startup instead of on the first request.
     `heartbeat_interval_secs` is internal (fixed at 15 s in production) so tests can shorten it.
+    `api_keys` (empty: no authentication) is left out of `repr`, so logging the options never shows
+    a key; `cors_allow_origins` (empty: CORS off) takes `*` or `scheme://host[:port]` entries.
+    `workers` is how many processes `aura serve` starts; `reuse_port` lets several share the port.
     """
 
     config: str = "config.toml"
@@ -75,6 +96,14 @@ class ServerOptions:
     verbose: bool = False
     debug: bool = False
     heartbeat_interval_secs: float = attrs.field(default=15.0, validator=_positive)
+    api_keys: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_api_keys, repr=False)
+    cors_allow_origins: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_origins)
+    workers: int = attrs.field(default=1, validator=_at_least_one)
+    reuse_port: bool = False
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys)
 
     @property
     def emits_reasoning(self) -> bool:

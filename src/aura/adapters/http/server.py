@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from aiohttp import web
 
 from aura.adapters.http.agent_directory import UnknownDefaultAgent
 from aura.adapters.http.app import SERVER_STATE, create_app
+from aura.adapters.http.observer import ServerObserver
 from aura.adapters.http.options import ServerOptions
 from aura.domain.agent import Agent
 from aura.ports.tracer import Tracer
@@ -21,17 +22,26 @@ logger = logging.getLogger(__name__)
 # open connections (e.g. non-streaming turns, which phase 2 does not interrupt) drain.
 STREAM_CLOSE_SECS = 5.0
 CONNECTION_DRAIN_SECS = 10.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-async def start_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def start_app(
+    app: web.Application, host: str, port: int, *, reuse_port: bool = False
+) -> tuple[web.AppRunner, int]:
     """Start serving `app`; returns the runner (for `cleanup()`) and the bound port (useful with port 0).
 
     `handler_cancellation=True` makes aiohttp cancel a handler whose client disconnected, which is
-    how a non-streaming turn notices a disconnect.
+    how a non-streaming turn notices a disconnect. `reuse_port` sets SO_REUSEPORT so several worker
+    processes can listen on the same port (the kernel spreads connections between them).
     """
-    runner = web.AppRunner(app, handle_signals=False, handler_cancellation=True, shutdown_timeout=CONNECTION_DRAIN_SECS)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        handler_cancellation=True,
+        shutdown_timeout=CONNECTION_DRAIN_SECS,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     try:
         await site.start()
     except BaseException:
@@ -74,24 +84,38 @@ async def run_server(
     *,
     default_agent: str | None = None,
     tracer: Tracer | None = None,
+    observer: ServerObserver | None = None,
+    extra_routes: Iterable[web.AbstractRouteDef] = (),
+    stop_signals: Sequence[signal.Signals] = STOP_SIGNALS,
+    on_listening: Callable[[int], None] | None = None,
 ) -> int:
-    """Serve `agents` until SIGTERM/SIGINT, shut down gracefully, close the agents; returns the exit code.
+    """Serve `agents` until one of `stop_signals`, shut down gracefully, close the agents; returns the exit code.
 
-    A second signal during the grace period skips the rest of it.
+    A second signal during the grace period skips the rest of it. `observer` and `extra_routes`
+    are passed to `create_app`; `options.reuse_port` shares the port with other processes;
+    `on_listening(port)` is called once the socket accepts connections.
     """
     try:
-        app = create_app(agents, options, default_agent=default_agent, tracer=tracer)
+        app = create_app(
+            agents, options, default_agent=default_agent, tracer=tracer, observer=observer, extra_routes=extra_routes
+        )
     except UnknownDefaultAgent as error:
         logger.error("%s", error)
         await close_agents(agents)
         return 1
     try:
-        runner, port = await start_app(app, options.host, options.port)
+        runner, port = await start_app(app, options.host, options.port, reuse_port=options.reuse_port)
     except OSError as error:
         logger.error("cannot listen on %s:%d: %s", options.host, options.port, error)
         await close_agents(agents)
         return 1
     logger.info("Listening on http://%s:%d", options.host, port)
+    if options.api_keys:
+        logger.info("API-key authentication is on (%d key(s)); /health stays open", len(options.api_keys))
+    if options.cors_allow_origins:
+        logger.info("CORS allowed origins: %s", ", ".join(options.cors_allow_origins))
+    if on_listening is not None:
+        on_listening(port)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -104,7 +128,7 @@ async def run_server(
             hurry.set()
         stop.set()
 
-    handled = (signal.SIGTERM, signal.SIGINT)
+    handled = tuple(stop_signals)
     for signum in handled:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
@@ -112,9 +136,12 @@ async def run_server(
         logger.info("Received %s, initiating graceful shutdown", received[0])
         await shutdown_gracefully(app, options.shutdown_timeout_secs, interrupt=hurry)
     finally:
-        for signum in handled:
-            loop.remove_signal_handler(signum)
-        await runner.cleanup()
-        await close_agents(agents)
+        try:
+            await runner.cleanup()
+            await close_agents(agents)
+        finally:
+            # Removed only now: a signal during the cleanup above must not kill the process.
+            for signum in handled:
+                loop.remove_signal_handler(signum)
     logger.info("Server stopped")
     return 0

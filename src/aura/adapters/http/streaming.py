@@ -21,11 +21,12 @@ from typing import Any
 
 from aiohttp import web
 
+from aura.adapters.http.observer import TurnObservation
 from aura.adapters.http.options import ServerOptions
 from aura.adapters.http.shutdown import ShutdownCoordinator
 from aura.adapters.http.sse import HEARTBEAT, ChunkEncoder
 from aura.domain.agent import Agent
-from aura.domain.events import TurnEvent
+from aura.domain.events import TurnEvent, TurnFinished
 from aura.domain.messages import Message
 from aura.domain.tools import RequestContext
 
@@ -95,6 +96,7 @@ class SseStream:
         encoder: ChunkEncoder,
         options: ServerOptions,
         coordinator: ShutdownCoordinator,
+        observation: TurnObservation | None = None,
     ) -> None:
         self.agent = agent
         self.history = history
@@ -105,8 +107,11 @@ class SseStream:
         # None marks the end of the stream.
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=options.streaming_buffer_size)
         self.first_event = asyncio.Event()
+        self.observation = observation
         self.termination: Termination | None = None
         self.disconnected = False
+        self.turn_error = False
+        """The turn ended with a `TurnError` (provider failure, tool-round limit, context overflow)."""
 
     async def run(self, response: web.StreamResponse) -> None:
         """Write the whole stream to a prepared response; returns when it ended or the client left."""
@@ -168,6 +173,10 @@ class SseStream:
         async with turn_events(self.agent, self.history, self.context) as events:
             async for event in events:
                 self.first_event.set()
+                if self.observation is not None:
+                    self.observation.observe(event)
+                if isinstance(event, TurnFinished) and event.error is not None:
+                    self.turn_error = True
                 for frame in self.encoder.encode(event):
                     await self.queue.put(frame)
 
