@@ -270,7 +270,7 @@ def test_every_toml_snippet_in_the_doc_is_valid_toml(doc_text: str) -> None:
 
 
 def _option_default(default: Any) -> str:
-    if default is None:
+    if default is None or default == ():
         return UNSET
     if isinstance(default, ToolResultMode):
         return f"`{default.value}`"
