@@ -164,7 +164,10 @@ configs = st.builds(
     mcp=maybe(st.builds(McpConfig, sanitize_schemas=st.booleans(), servers=st.dictionaries(keys, servers, max_size=3))),
     vector_stores=st.lists(stores, max_size=3).map(unique_names),
     tools=maybe(
-        st.builds(ToolsConfig, filesystem_root=maybe(text), custom_tools=st.lists(text, max_size=2).map(tuple))
+        st.one_of(
+            st.builds(ToolsConfig, filesystem=st.just(False), custom_tools=st.lists(text, max_size=2).map(tuple)),
+            st.builds(ToolsConfig, filesystem=st.just(True), filesystem_root=maybe(text)),
+        )
     ),
 )
 
