@@ -117,7 +117,7 @@ def build_agent() -> Agent:
             raise ValueError(f"unknown service {service!r}")
         return {"service": service, **KNOWN_SERVICES[service]}
 
-    model: ChatModel = RuleBasedChatModel()  # checked against the port by mypy (and isinstance at runtime)
+    model: ChatModel = RuleBasedChatModel()  # a structural match: mypy checks it against the port
     settings = AgentSettings(
         name="Status Bot",
         alias="status",
