@@ -36,6 +36,10 @@ class Embedder(Protocol):
 
     async def embed(self, texts: Sequence[str], purpose: EmbeddingPurpose) -> list[list[float]]: ...
 
+    async def aclose(self) -> None:
+        """Release HTTP clients or model memory; the store that owns the embedder calls it."""
+        ...
+
 
 @runtime_checkable
 class VectorStore(Protocol):

@@ -161,9 +161,7 @@ class InMemoryVectorStore:
             self._loaded = True
 
     async def aclose(self) -> None:
-        close = getattr(self._embedder, "aclose", None)
-        if close is not None:
-            await close()
+        await self._embedder.aclose()
 
 
 def _last_of_each_id(documents: Sequence[Document]) -> list[Document]:

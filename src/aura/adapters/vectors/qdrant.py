@@ -156,9 +156,7 @@ class QdrantVectorStore:
 
     async def aclose(self) -> None:
         await self._client.close()
-        close = getattr(self._embedder, "aclose", None)
-        if close is not None:
-            await close()
+        await self._embedder.aclose()
 
 
 class _QdrantFailures:
