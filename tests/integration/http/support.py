@@ -38,8 +38,10 @@ async def running_server(
     *,
     default_agent: str | None = None,
     tracer: Tracer | None = None,
+    **app_options: Any,
 ) -> AsyncIterator[RunningServer]:
-    app = create_app(agents, options or ServerOptions(), default_agent=default_agent, tracer=tracer)
+    """`app_options` go to `create_app` (`observer`, `extra_routes`)."""
+    app = create_app(agents, options or ServerOptions(), default_agent=default_agent, tracer=tracer, **app_options)
     runner, port = await start_app(app, "127.0.0.1", 0)
     try:
         yield RunningServer(app, f"http://127.0.0.1:{port}")

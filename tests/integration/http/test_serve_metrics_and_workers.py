@@ -1,0 +1,198 @@
+"""`aura serve` as a process: `/metrics` with MCP server health, and `--workers 2` sharing one port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.http.support import free_port
+
+REPO = Path(__file__).resolve().parents[3]
+FIXTURE_MCP_SERVER = REPO / "tests" / "fixtures" / "mcp_servers" / "fixture_server.py"
+KEY = "sk-aura-serve-test-0123456789"
+
+CONFIG = f"""
+[llm]
+provider = "openai"
+api_key = "sk-upstream-not-used"
+model = "gpt-4o"
+base_url = "http://127.0.0.1:9/v1"
+
+[agent]
+name = "assistant"
+system_prompt = "You help."
+
+[mcp.servers.fixture]
+transport = "stdio"
+cmd = ["{sys.executable}", "{FIXTURE_MCP_SERVER}", "stdio"]
+"""
+
+PLAIN_CONFIG = """
+[llm]
+provider = "openai"
+api_key = "sk-upstream-not-used"
+model = "gpt-4o"
+base_url = "http://127.0.0.1:9/v1"
+
+[agent]
+name = "assistant"
+system_prompt = "You help."
+"""
+
+
+def sample(text: str, name: str, labels: Mapping[str, str]) -> float | None:
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and dict(found.labels) == dict(labels):
+                return found.value
+    return None
+
+
+class ServeProcess:
+    """`aura serve` in a subprocess, its stderr collected line by line while it runs."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process.stderr is not None
+        async for line in self.process.stderr:
+            self.lines.append(line.decode(errors="replace").rstrip("\n"))
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    async def wait_for_line(self, fragment: str, count: int = 1, within: float = 60.0) -> None:
+        for _ in range(int(within * 10)):
+            if sum(fragment in line for line in self.lines) >= count:
+                return
+            if self.process.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"never saw {count} x {fragment!r}:\n{self.log}")
+
+    async def exit_code(self, within: float) -> int:
+        code = await asyncio.wait_for(self.process.wait(), within)
+        await asyncio.wait_for(self._reader, 10)
+        return code
+
+
+@contextlib.asynccontextmanager
+async def aura_serve(*args: str, env: Mapping[str, str]) -> AsyncIterator[ServeProcess]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aura.entrypoints.cli",
+        "serve",
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    serving = ServeProcess(process)
+    try:
+        yield serving
+    finally:
+        if process.returncode is None:  # only when the test failed
+            for pid in worker_pids(serving.log):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            process.kill()
+            await process.wait()
+
+
+def worker_pids(log: str) -> list[int]:
+    return [int(line.split("(pid ")[1].split(")")[0]) for line in log.splitlines() if ") listening on port" in line]
+
+
+async def wait_until_up(http: aiohttp.ClientSession, url: str, serving: ServeProcess) -> None:
+    for _ in range(600):
+        if serving.process.returncode is not None:
+            raise AssertionError(f"aura serve exited with {serving.process.returncode}: {serving.log}")
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.get(f"{url}/health") as response:
+                if response.status == 200:
+                    return
+        await asyncio.sleep(0.1)
+    raise AssertionError("aura serve did not start")
+
+
+async def test_metrics_report_requests_and_mcp_server_health(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(CONFIG)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {KEY}"}
+    env = {"CONFIG_PATH": str(config), "PORT": str(port), "AURA_API_KEYS": KEY}
+    async with aura_serve(env=env) as serving, aiohttp.ClientSession() as http:
+        await wait_until_up(http, url, serving)
+        async with http.post(f"{url}/v1/chat/completions", data=b"{not json", headers=auth) as response:
+            assert response.status == 400
+        async with http.get(f"{url}/metrics", headers=auth) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/plain")
+            text = await response.text()
+        serving.process.send_signal(signal.SIGTERM)
+        code = await serving.exit_code(30)
+        log = serving.log
+    assert code == 0, log
+    assert sample(text, "aura_mcp_server_up", {"server": "fixture"}) == 1
+    assert sample(text, "aura_requests_total", {"agent": "unknown", "status": "400"}) == 1
+    assert "API-key authentication is on (1 key(s))" in log
+    assert KEY not in log
+
+
+async def test_two_workers_share_the_port_and_sigterm_stops_both(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(PLAIN_CONFIG)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    requests = 24
+    async with aura_serve("--workers", "2", env={"CONFIG_PATH": str(config), "PORT": str(port)}) as serving:
+        await serving.wait_for_line(") listening on port", count=2)
+        # a fresh connection per request, so the kernel picks a worker each time
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
+            for _ in range(requests):
+                async with http.post(f"{url}/v1/chat/completions", data=b"{bad") as response:
+                    assert response.status == 400
+            counts: set[float] = set()
+            for _ in range(60):  # each scrape lands on one worker, whose registry counts only its own requests
+                async with http.get(f"{url}/metrics") as response:
+                    counted = sample(
+                        await response.text(), "aura_requests_total", {"agent": "unknown", "status": "400"}
+                    )
+                counts.add(counted or 0.0)
+                if len(counts) == 2:
+                    break
+        serving.process.send_signal(signal.SIGTERM)
+        code = await serving.exit_code(60)
+        log = serving.log
+    assert len(counts) == 2, f"every scrape reached the same worker: {counts}"
+    assert sum(counts) == requests
+    assert code == 0, log
+    pids = worker_pids(log)
+    assert len(pids) == 2, log
+    assert serving.process.pid not in pids
+    for pid in pids:
+        assert not pid_alive(pid), f"worker {pid} outlived the supervisor"
+    assert log.count("Received SIGTERM, initiating graceful shutdown") == 3  # the supervisor and each worker, once
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
