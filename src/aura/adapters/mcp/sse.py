@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 import attrs
 from mcp.client.sse import sse_client
 
+from aura.adapters.mcp._convert import string_map
 from aura.adapters.mcp._http import (
     HTTP_TIMEOUT_SECONDS,
     STREAM_READ_TIMEOUT_SECONDS,
@@ -27,8 +28,8 @@ class SseTransport:
     """
 
     url: str
-    headers: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
-    headers_from_request: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=string_map)
+    headers_from_request: Mapping[str, str] = attrs.field(factory=dict, converter=string_map)
 
     def __attrs_post_init__(self) -> None:
         validate_http_config("SseTransport", self.url, self.headers, self.headers_from_request)

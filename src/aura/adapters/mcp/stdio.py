@@ -20,6 +20,7 @@ import anyio.abc
 import attrs
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from aura.adapters.mcp._convert import string_map, string_tuple
 from aura.adapters.mcp.connection import TransportStreams
 
 _STDERR_CHUNK = 8192
@@ -32,8 +33,8 @@ class StdioTransport:
     """Spawn `command` with `args`; `env` is added on top of our own environment (spec §1.6)."""
 
     command: str
-    args: Sequence[str] = attrs.field(default=(), converter=tuple)
-    env: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    args: Sequence[str] = attrs.field(default=(), converter=string_tuple)
+    env: Mapping[str, str] = attrs.field(factory=dict, converter=string_map)
     cwd: str | None = None
 
     def __attrs_post_init__(self) -> None:

@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 import attrs
 from mcp.client.streamable_http import streamable_http_client
 
+from aura.adapters.mcp._convert import string_map
 from aura.adapters.mcp._http import loggable_url, mcp_http_client, validate_http_config
 from aura.adapters.mcp.connection import TransportStreams
 
@@ -22,8 +23,8 @@ class StreamableHttpTransport:
     """
 
     url: str
-    headers: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
-    headers_from_request: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=string_map)
+    headers_from_request: Mapping[str, str] = attrs.field(factory=dict, converter=string_map)
 
     def __attrs_post_init__(self) -> None:
         validate_http_config("StreamableHttpTransport", self.url, self.headers, self.headers_from_request)
