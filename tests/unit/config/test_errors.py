@@ -144,7 +144,8 @@ def test_unknown_or_missing_tags(text: str, expected: str) -> None:
         ("3.14", "agent.turn_depth: expected whole number for u32, got 3.14"),
         ("5000000000", "agent.turn_depth: 5e+09 out of range for u32"),
         ("true", "agent.turn_depth: expected a non-negative whole number (u32), got a boolean"),
-        ('"5"', "agent.turn_depth: expected a non-negative whole number (u32), got a string"),
+        ('"five"', "agent.turn_depth: expected a non-negative whole number (u32), got a string that is not a number"),
+        ('"-2"', "agent.turn_depth: expected non-negative number for u32, got -2"),
         ("nan", "agent.turn_depth: expected a non-negative whole number (u32), got nan"),
     ],
 )
@@ -370,3 +371,16 @@ headers = {{ Authorization = "Bearer {secret}", Other = 1 }}
     assert secret not in str(error)
     assert secret not in repr(error.problems)
     assert "mcp.servers.gh.headers.Other: expected a string, got an integer" in str(error)
+
+
+def test_quoted_numbers_from_env_templating_are_accepted() -> None:
+    from aura.entrypoints.config.loader import parse_agent_config
+
+    text = (
+        '[llm]\nprovider = "ollama"\nmodel = "qwen3"\nnum_ctx = "{{ env.NUM_CTX }}"\nnum_predict = "256"\n'
+        '[agent]\nname = "a"\nsystem_prompt = "p"\nturn_depth = "3.0"\n'
+    )
+    config = parse_agent_config(text, source=Path("quoted.toml"), environ={"NUM_CTX": "16384"}).config
+    assert config.llm.num_ctx == 16384  # type: ignore[union-attr]
+    assert config.llm.num_predict == 256  # type: ignore[union-attr]
+    assert config.agent.turn_depth == 3

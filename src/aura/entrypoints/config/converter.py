@@ -205,6 +205,14 @@ def lenient_uint_hook(bits: int) -> Callable[[Any, Any], int]:
     maximum = 2**bits - 1
 
     def structure(value: Any, tp: Any) -> int:
+        if isinstance(value, str):
+            # a quoted number, as `{{ env.X }}` templating produces (placeholders live inside strings)
+            try:
+                value = float(value.strip()) if "." in value else int(value.strip())
+            except ValueError:
+                raise InvalidValue(
+                    f"expected a non-negative whole number ({type_name}), got a string that is not a number"
+                ) from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidValue(f"expected a non-negative whole number ({type_name}), got {toml_kind(value)}")
         if isinstance(value, float) and not math.isfinite(value):
