@@ -148,6 +148,8 @@ def _max_tokens(data: dict[str, Any]) -> int | None:
         value = data.get(field)
         if value is None:
             continue
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON Schema (and JavaScript clients) treat 743.0 as the integer 743
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise invalid_request(f"{field}: expected a non-negative integer, got {json.dumps(value)}", field)
         return value
