@@ -248,6 +248,7 @@ class _Turn:
                     "llm.provider": agent.model.provider,
                     "llm.system": agent.model.provider,
                     "agent.turn": round_index,
+                    "llm.invocation_parameters": _invocation_parameters(generation),
                 },
                 parent=turn_span,
             )
@@ -278,7 +279,7 @@ class _Turn:
                 llm_span.end()
                 yield self._failed(_provider_turn_error(error, agent.model_string))
                 return
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, GeneratorExit):  # GeneratorExit: the turn was closed at a yield
                 llm_span.record_error("cancelled")
                 llm_span.end()
                 raise
@@ -410,7 +411,7 @@ class _Turn:
             span.set_attribute("tool.parameters", call.arguments)
             span.set_attribute("input.value", call.arguments)
         try:
-            result = await self._execute(call, registry, report_progress)
+            result = await self._execute(call, registry, report_progress, span)
         except asyncio.CancelledError:
             span.record_error("cancelled")
             span.set_attribute("tool.cancelled", True)
@@ -429,7 +430,7 @@ class _Turn:
         duration_ms = int((agent.clock.monotonic() - started) * 1000)
         await events.put(ToolCompleted(call, result, duration_ms))
 
-    async def _execute(self, call: ToolCall, registry: ToolRegistry, report_progress: Any) -> ToolResult:
+    async def _execute(self, call: ToolCall, registry: ToolRegistry, report_progress: Any, span: Span) -> ToolResult:
         tool = registry.get(call.name)
         if tool is None:
             return ToolResult.error(f"Tool not found: {call.name}")
@@ -447,6 +448,8 @@ class _Turn:
             progress_token=call.id,
             report_progress=report_progress,
             timeout=timeout,
+            span=span,
+            tracer=self.agent.tracer,
         )
         try:
             async with asyncio.timeout(timeout):
@@ -489,5 +492,24 @@ def _message_text(message: Message) -> str:
 
 def _record_input_messages(span: Span, messages: Sequence[Message]) -> None:
     for i, message in enumerate(messages):
-        span.set_attribute(f"llm.input_messages.{i}.message.role", message.role)
-        span.set_attribute(f"llm.input_messages.{i}.message.content", _message_text(message))
+        prefix = f"llm.input_messages.{i}.message"
+        span.set_attribute(f"{prefix}.role", message.role)
+        span.set_attribute(f"{prefix}.content", _message_text(message))
+        if isinstance(message, AssistantMessage):
+            for j, call in enumerate(message.tool_calls):
+                span.set_attribute(f"{prefix}.tool_calls.{j}.tool_call.id", call.id)
+                span.set_attribute(f"{prefix}.tool_calls.{j}.tool_call.function.name", call.name)
+                span.set_attribute(f"{prefix}.tool_calls.{j}.tool_call.function.arguments", call.arguments)
+        elif isinstance(message, ToolResultMessage):
+            span.set_attribute(f"{prefix}.tool_call_id", message.tool_call_id)
+            span.set_attribute(f"{prefix}.name", message.tool_name)
+
+
+def _invocation_parameters(generation: GenerationSettings) -> str:
+    """OpenInference `llm.invocation_parameters`: the generation settings that are set, as JSON."""
+    parameters = {
+        "temperature": generation.temperature,
+        "max_tokens": generation.max_tokens,
+        "reasoning_effort": generation.reasoning_effort,
+    }
+    return json.dumps({key: value for key, value in parameters.items() if value is not None})

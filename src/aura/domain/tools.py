@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from aura.ports.tracer import Span
+from aura.ports.tracer import NoopTracer, Span, Tracer
 
 
 @attrs.frozen
@@ -84,7 +84,11 @@ class RequestContext:
 
 @attrs.frozen
 class ToolCallContext:
-    """Per-call context: which call this is, the request it belongs to, where progress goes."""
+    """Per-call context: which call this is, the request it belongs to, where progress goes.
+
+    `span` is the call's `tool.call` span and `tracer` the agent's tracer, so a toolset can open
+    child spans (retrieval, MCP requests) in the same trace.
+    """
 
     call_id: str
     tool_name: str
@@ -92,3 +96,5 @@ class ToolCallContext:
     progress_token: str | int | None = None
     report_progress: ProgressCallback = _ignore_progress
     timeout: float | None = None
+    span: Span | None = None
+    tracer: Tracer = attrs.field(factory=NoopTracer)

@@ -334,11 +334,6 @@ def test_truncate_utf8_keeps_a_valid_prefix_within_the_byte_limit(value: str, li
         assert len(value[: len(kept) + 1].encode("utf-8")) > limit  # nothing more would have fit
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain bug: agent.py ends the llm.call span on CancelledError but not on GeneratorExit, so closing "
-    "a turn while it is suspended at a yield inside a model round loses the LLM span (see the telemetry report)",
-)
 async def test_closing_a_turn_mid_round_still_ends_every_span(
     provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
@@ -366,11 +361,6 @@ async def searchable_store() -> InMemoryVectorStore:
     return store
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the domain patch in the telemetry report: ToolCallContext.span/tracer set by Agent._execute "
-    "(VectorSearchToolset already opens the RETRIEVER span when they exist)",
-)
 async def test_a_vector_search_opens_a_retriever_span_under_its_tool_span(
     provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
