@@ -13,5 +13,9 @@ source "$VENV/bin/activate"
 python -m pip install --quiet -e ".[local]"
 
 export CONFIG_PATH="${CONFIG_PATH:-examples/quickstart.toml}"
+if [ "$CONFIG_PATH" = "examples/quickstart.toml" ]; then
+  mkdir -p .aura
+  aura ingest "$CONFIG_PATH" --store docs README.md docs/
+fi
 echo "Serving $CONFIG_PATH — try: curl http://127.0.0.1:${PORT:-8080}/v1/models" >&2
 exec aura serve "$@"
