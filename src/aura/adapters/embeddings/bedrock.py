@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Sequence
 from typing import Any, TypeGuard
 
-import aioboto3
-import botocore.config
 import botocore.exceptions
 
+from aura.adapters.aws_client import LazyAwsClient
 from aura.domain.vector_search import EmbeddingError
 from aura.ports.vector_store import EmbeddingPurpose
 
@@ -68,14 +66,15 @@ class BedrockEmbedder:
             self._dimensions = dimensions or DEFAULT_DIMENSIONS
         else:
             self._dimensions = DEFAULT_DIMENSIONS
-        self._region = region
-        self._profile = profile
-        self._endpoint_url = endpoint_url
-        self._request_timeout = request_timeout
         self._limit = asyncio.Semaphore(max_concurrency)
-        self._stack = contextlib.AsyncExitStack()
-        self._client: Any = None
-        self._client_lock = asyncio.Lock()
+        self._client = LazyAwsClient(
+            "bedrock-runtime",
+            region=region,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            request_timeout=request_timeout,
+            max_attempts=4,  # the first try and three retries
+        )
 
     @property
     def dimensions(self) -> int | None:
@@ -145,26 +144,13 @@ class BedrockEmbedder:
         return answer
 
     async def _get_client(self) -> Any:
-        async with self._client_lock:
-            if self._client is None:
-                try:
-                    session = aioboto3.Session(profile_name=self._profile, region_name=self._region)
-                    config = botocore.config.Config(
-                        read_timeout=self._request_timeout,
-                        connect_timeout=min(self._request_timeout, 10.0),
-                        retries={"max_attempts": 3, "mode": "standard"},
-                    )
-                    self._client = await self._stack.enter_async_context(
-                        session.client("bedrock-runtime", endpoint_url=self._endpoint_url, config=config)
-                    )
-                except botocore.exceptions.BotoCoreError as error:
-                    raise EmbeddingError(f"cannot create the Bedrock client for '{self.model}': {error}") from None
-            return self._client
+        try:
+            return await self._client.get()
+        except botocore.exceptions.BotoCoreError as error:
+            raise EmbeddingError(f"cannot create the Bedrock client for '{self.model}': {error}") from None
 
     async def aclose(self) -> None:
-        async with self._client_lock:
-            self._client = None
-            await self._stack.aclose()
+        await self._client.aclose()
 
 
 def _is_vector(value: Any) -> TypeGuard[list[float]]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
+from aura.adapters.aws_client import LazyAwsClient
 from aura.adapters.llm._errors import (
     kind_for_status,
     looks_like_context_overflow,
@@ -109,15 +109,16 @@ class BedrockChatModel:
         if not model:
             raise ValueError("BedrockChatModel: model must be a non-empty model id")
         self._model = model
-        self._region = region
-        self._profile = profile
-        self._endpoint_url = endpoint_url
-        self._request_timeout = request_timeout
         self._retry = retry
-        self._client: Any = None
         self._secrets: tuple[str, ...] = ()
-        self._client_stack: contextlib.AsyncExitStack | None = None
-        self._client_lock = asyncio.Lock()
+        self._client = LazyAwsClient(
+            "bedrock-runtime",
+            region=region,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            request_timeout=request_timeout,
+            connect_timeout=60.0,
+        )
 
     @property
     def provider(self) -> str:
@@ -135,38 +136,17 @@ class BedrockChatModel:
             yield event
 
     async def aclose(self) -> None:
-        async with self._client_lock:
-            stack, self._client_stack, self._client = self._client_stack, None, None
-        if stack is not None:
-            await stack.aclose()
+        await self._client.aclose()
 
     def _classify(self, error: Exception) -> ProviderError | None:
         return classify_error(error, self._secrets)
 
     async def _bedrock_client(self) -> Any:
         """One client per model instance: creating one loads the service model, which is slow."""
-        async with self._client_lock:
-            if self._client is None:
-                import aioboto3
-                from botocore.config import Config
-
-                session = aioboto3.Session(profile_name=self._profile, region_name=self._region or None)
-                config = Config(
-                    read_timeout=self._request_timeout,
-                    connect_timeout=min(self._request_timeout, 60.0),
-                    retries={"total_max_attempts": 1, "mode": "standard"},
-                )
-                stack = contextlib.AsyncExitStack()
-                try:
-                    self._client = await stack.enter_async_context(
-                        session.client("bedrock-runtime", endpoint_url=self._endpoint_url, config=config)
-                    )
-                except BaseException:
-                    await stack.aclose()
-                    raise
-                self._client_stack = stack
-                self._secrets = await _credential_secrets(session)
-            return self._client
+        client = await self._client.get()
+        if not self._secrets and self._client.session is not None:
+            self._secrets = await _credential_secrets(self._client.session)
+        return client
 
     async def _attempt(self, params: Mapping[str, Any]) -> AsyncIterator[ModelEvent]:
         client = await self._bedrock_client()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import aioboto3
-import botocore.config
 import botocore.exceptions
 
+from aura.adapters.aws_client import LazyAwsClient
 from aura.domain.vector_search import ReadOnlyStoreError, VectorStoreError
 from aura.ports.vector_store import Document, SearchHit
 
@@ -51,13 +48,14 @@ class BedrockKnowledgeBaseStore:
                 f"BedrockKnowledgeBaseStore: 'region' is required for knowledge base '{knowledge_base_id}'"
             )
         self.knowledge_base_id = knowledge_base_id
-        self._region = region
-        self._profile = profile
-        self._endpoint_url = endpoint_url
-        self._request_timeout = request_timeout
-        self._stack = contextlib.AsyncExitStack()
-        self._client: Any = None
-        self._client_lock = asyncio.Lock()
+        self._client = LazyAwsClient(
+            "bedrock-agent-runtime",
+            region=region,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            request_timeout=request_timeout,
+            max_attempts=4,  # the first try and three retries
+        )
 
     async def search(
         self, query: str, limit: int, label_filters: Mapping[str, Any] | None = None
@@ -99,29 +97,15 @@ class BedrockKnowledgeBaseStore:
         )
 
     async def _get_client(self) -> Any:
-        async with self._client_lock:
-            if self._client is None:
-                try:
-                    session = aioboto3.Session(profile_name=self._profile, region_name=self._region)
-                    config = botocore.config.Config(
-                        read_timeout=self._request_timeout,
-                        connect_timeout=min(self._request_timeout, 10.0),
-                        retries={"max_attempts": 3, "mode": "standard"},
-                    )
-                    self._client = await self._stack.enter_async_context(
-                        session.client("bedrock-agent-runtime", endpoint_url=self._endpoint_url, config=config)
-                    )
-                except botocore.exceptions.BotoCoreError as error:
-                    raise VectorStoreError(
-                        f"cannot create the Bedrock agent runtime client for knowledge base "
-                        f"'{self.knowledge_base_id}': {error}"
-                    ) from None
-            return self._client
+        try:
+            return await self._client.get()
+        except botocore.exceptions.BotoCoreError as error:
+            raise VectorStoreError(
+                f"cannot create the Bedrock agent runtime client for knowledge base '{self.knowledge_base_id}': {error}"
+            ) from None
 
     async def aclose(self) -> None:
-        async with self._client_lock:
-            self._client = None
-            await self._stack.aclose()
+        await self._client.aclose()
 
 
 def _retrieval_filter(label_filters: Mapping[str, Any]) -> dict[str, Any]:
