@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 # How long a cancelled turn may take to clean up (tools honouring cancellation, MCP notifications).
 TURN_CLEANUP_SECS = 10.0
+MAX_FRAMES_PER_WRITE = 64
 
 
 class Termination(enum.Enum):
@@ -134,19 +135,32 @@ class SseStream:
             await response.write(frame)
         interval = self.options.heartbeat_interval_secs
         next_beat = loop.time()
+        queue = self.queue
         while True:
             now = loop.time()
             if now >= next_beat:
                 await response.write(HEARTBEAT)
                 next_beat = now + interval  # missed ticks are skipped, not bursted
-            try:
-                async with asyncio.timeout(next_beat - loop.time()):
-                    queued = await self.queue.get()
-            except TimeoutError:
-                continue
+            if queue.empty():
+                try:
+                    async with asyncio.timeout(next_beat - now):
+                        queued = await queue.get()
+                except TimeoutError:
+                    continue
+            else:
+                queued = queue.get_nowait()
+            # Frames that are already waiting go out in one write: one syscall instead of one per
+            # token when the client keeps up with a fast model, and the same bytes either way.
+            batch: list[bytes] = []
+            while queued is not None:
+                batch.append(queued)
+                if queue.empty() or len(batch) >= MAX_FRAMES_PER_WRITE:
+                    break
+                queued = queue.get_nowait()
+            if batch:
+                await response.write(batch[0] if len(batch) == 1 else b"".join(batch))
             if queued is None:
                 break
-            await response.write(queued)
         await response.write_eof()
 
     # --- producer -----------------------------------------------------------------------------
