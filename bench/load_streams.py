@@ -1,0 +1,348 @@
+"""Load benchmark: concurrent SSE streams through `aura serve` against a pass-through floor (not a test).
+
+    python bench/load_streams.py                      # levels 1, 100 and 1000 concurrent streams
+    python bench/load_streams.py --levels 1 100 --tokens 64 --token-interval-ms 10 --json results.json
+
+Three processes are started on 127.0.0.1:
+
+- a fake OpenAI upstream that streams `--tokens` chunks per request, one every `--token-interval-ms`;
+- the floor: a minimal aiohttp pass-through proxy (reads the request, opens the upstream stream,
+  copies its bytes to the client; no parsing, no validation);
+- `aura serve` with a one-agent config whose OpenAI `base_url` is the fake upstream.
+
+For each level this process (the load client) keeps `level` streams open at once until
+`--requests` have completed, and reports requests/s, p50/p99 time to first token (request sent ->
+first content chunk received), the server's peak RSS and its growth per concurrent stream. Both
+targets see exactly the same upstream and client; the only difference is what sits in the middle.
+The client, upstream and server share the machine's cores, so figures are comparative, not absolute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+DEFAULT_LEVELS = (1, 100, 1000)
+SCRIPT = str(Path(__file__).resolve())
+CHAT_PATH = "/v1/chat/completions"
+
+
+# --- the fake upstream ------------------------------------------------------------------------------
+
+
+def upstream_app(tokens: int, interval: float) -> web.Application:
+    async def chat(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        base = '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":0,"model":"bench","choices":'
+        for index in range(tokens):
+            delta = f'{{"role":"assistant","content":"t{index} "}}' if index == 0 else f'{{"content":"t{index} "}}'
+            await response.write(f'data: {base}[{{"index":0,"delta":{delta},"finish_reason":null}}]}}\n\n'.encode())
+            if interval:
+                await asyncio.sleep(interval)
+        await response.write(f'data: {base}[{{"index":0,"delta":{{}},"finish_reason":"stop"}}]}}\n\n'.encode())
+        usage = f'"usage":{{"prompt_tokens":10,"completion_tokens":{tokens},"total_tokens":{tokens + 10}}}'
+        await response.write(f"data: {base}[],{usage}}}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_post(CHAT_PATH, chat)
+    return app
+
+
+# --- the floor: a pass-through proxy ----------------------------------------------------------------
+
+
+def proxy_app(upstream: str) -> web.Application:
+    session: aiohttp.ClientSession | None = None
+
+    async def start(app: web.Application) -> None:
+        nonlocal session
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+    async def stop(app: web.Application) -> None:
+        if session is not None:
+            await session.close()
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        assert session is not None
+        body = await request.read()
+        async with session.post(upstream + CHAT_PATH, data=body, headers={"Content-Type": "application/json"}) as up:
+            response = web.StreamResponse(status=up.status, headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            async for data in up.content.iter_any():
+                await response.write(data)
+            await response.write_eof()
+            return response
+
+    app = web.Application()
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    app.router.add_post(CHAT_PATH, chat)
+    return app
+
+
+def serve_forever(app: web.Application, port: int) -> None:
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, backlog=4096)
+
+
+# --- process helpers ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class PeakRss:
+    """Samples a process's RSS every 20 ms in a thread (the event loop is busy driving the load)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError):
+                self.peak = max(self.peak, rss_bytes(self.pid))
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextlib.contextmanager
+def process(command: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    child = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=None)
+    try:
+        yield child
+    finally:
+        child.terminate()
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+async def wait_for_port(port: int, child: subprocess.Popen[bytes], within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise RuntimeError(f"{child.args} exited with {child.returncode}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {within} s")
+
+
+# --- the load client ----------------------------------------------------------------------------------
+
+
+async def one_stream(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[float, float]:
+    """(time to first content chunk, total time) of one streamed request."""
+    started = time.perf_counter()
+    first: float | None = None
+    async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+        if response.status != 200:
+            raise RuntimeError(f"status {response.status}: {(await response.text())[:200]}")
+        done = False
+        async for line in response.content:
+            if first is None and b'"content"' in line:
+                first = time.perf_counter() - started
+            if line.startswith(b"data: [DONE]"):
+                done = True
+        if not done:
+            raise RuntimeError("stream ended without [DONE]")
+    return (first if first is not None else float("nan")), time.perf_counter() - started
+
+
+async def run_level(url: str, concurrency: int, requests: int, server_pid: int) -> dict[str, Any]:
+    body = json.dumps({"model": "bench", "stream": True, "messages": [{"role": "user", "content": "go"}]}).encode()
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=600)
+    ttfts: list[float] = []
+    failures = 0
+    remaining = requests
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await one_stream(session, url, body)  # warm up (connections, imports, first-call costs)
+        idle_rss = rss_bytes(server_pid)
+
+        async def worker() -> None:
+            nonlocal remaining, failures
+            while remaining > 0:
+                remaining -= 1
+                try:
+                    ttft, _ = await one_stream(session, url, body)
+                    ttfts.append(ttft)
+                except Exception as error:
+                    failures += 1
+                    if failures <= 3:
+                        print(f"  request failed: {error}", file=sys.stderr)
+
+        with PeakRss(server_pid) as peak:
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - started
+    ttfts.sort()
+    return {
+        "concurrency": concurrency,
+        "requests": len(ttfts),
+        "failures": failures,
+        "requests_per_sec": len(ttfts) / elapsed,
+        "ttft_p50_ms": 1000 * statistics.median(ttfts) if ttfts else float("nan"),
+        "ttft_p99_ms": 1000 * ttfts[min(len(ttfts) - 1, int(0.99 * len(ttfts)))] if ttfts else float("nan"),
+        "idle_rss_mib": idle_rss / 2**20,
+        "peak_rss_mib": peak.peak / 2**20,
+        "rss_per_stream_kib": max(peak.peak - idle_rss, 0) / 1024 / concurrency,
+    }
+
+
+AURA_CONFIG = """
+[llm]
+provider = "openai"
+api_key = "sk-bench-not-a-real-key"
+model = "bench"
+base_url = "{upstream}/v1"
+request_timeout_secs = 600
+
+[agent]
+name = "bench"
+system_prompt = "You are a benchmark."
+"""
+
+
+@contextlib.asynccontextmanager
+async def targets(args: argparse.Namespace) -> AsyncIterator[dict[str, tuple[str, int]]]:
+    """Start the upstream, the proxy and aura serve; yields {name: (chat URL, server pid)}."""
+    script = SCRIPT
+    upstream_port, proxy_port, aura_port = free_port(), free_port(), free_port()
+    upstream = f"http://127.0.0.1:{upstream_port}"
+    interval = str(args.token_interval_ms / 1000)
+    with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as stack:
+        config = Path(workdir) / "bench.toml"
+        config.write_text(AURA_CONFIG.format(upstream=upstream))
+        up = stack.enter_context(
+            process([sys.executable, script, "upstream", str(upstream_port), str(args.tokens), interval])
+        )
+        proxy = stack.enter_context(process([sys.executable, script, "proxy", str(proxy_port), upstream]))
+        aura_env = {
+            "CONFIG_PATH": str(config),
+            "PORT": str(aura_port),
+            "STREAMING_BUFFER_SIZE": "400",
+            "FIRST_CHUNK_TIMEOUT_SECS": "0",
+            "STREAMING_TIMEOUT_SECS": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+        aura = stack.enter_context(process([sys.executable, "-m", "aura.entrypoints.cli", "serve"], aura_env))
+        for port, child in ((upstream_port, up), (proxy_port, proxy), (aura_port, aura)):
+            await wait_for_port(port, child)
+        yield {
+            "passthrough": (f"http://127.0.0.1:{proxy_port}{CHAT_PATH}", proxy.pid),
+            "aura": (f"http://127.0.0.1:{aura_port}{CHAT_PATH}", aura.pid),
+        }
+
+
+def requests_for(level: int, args: argparse.Namespace) -> int:
+    return args.requests if args.requests else max(30, level * 2)
+
+
+async def benchmark(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    async with targets(args) as servers:
+        for level in args.levels:
+            for name, (url, pid) in servers.items():
+                print(f"{name}: {level} concurrent stream(s) ...", file=sys.stderr, flush=True)
+                result = await run_level(url, level, requests_for(level, args), pid)
+                results.append({"target": name, **result})
+    return results
+
+
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    lines = [
+        f"{args.tokens} tokens per stream, one every {args.token_interval_ms:g} ms; {os.cpu_count()} CPU(s)",
+        "",
+        "| target | streams | requests | req/s | TTFT p50 ms | TTFT p99 ms | peak RSS MiB | RSS/stream KiB | failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['target']} | {r['concurrency']} | {r['requests']} | {r['requests_per_sec']:.1f} | "
+            f"{r['ttft_p50_ms']:.1f} | {r['ttft_p99_ms']:.1f} | {r['peak_rss_mib']:.0f} | "
+            f"{r['rss_per_stream_kib']:.0f} | {r['failures']} |"
+        )
+    lines += ["", "| streams | aura / floor req/s | aura / floor TTFT p50 |", "|---:|---:|---:|"]
+    by_key = {(r["target"], r["concurrency"]): r for r in results}
+    for level in args.levels:
+        aura, floor = by_key.get(("aura", level)), by_key.get(("passthrough", level))
+        if aura and floor:
+            lines.append(
+                f"| {level} | {aura['requests_per_sec'] / floor['requests_per_sec']:.2f} | "
+                f"{aura['ttft_p50_ms'] / floor['ttft_p50_ms']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "upstream":
+        port, tokens, interval = int(argv[1]), int(argv[2]), float(argv[3])
+        serve_forever(upstream_app(tokens, interval), port)
+        return 0
+    if argv and argv[0] == "proxy":
+        serve_forever(proxy_app(argv[2]), int(argv[1]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", type=int, nargs="+", default=list(DEFAULT_LEVELS), help="concurrent streams")
+    parser.add_argument("--tokens", type=int, default=32, help="chunks per upstream stream")
+    parser.add_argument("--token-interval-ms", type=float, default=20.0, help="upstream delay between chunks")
+    parser.add_argument("--requests", type=int, default=0, help="requests per level (default: max(30, 2 x level))")
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    args = parser.parse_args(argv)
+    results = asyncio.run(benchmark(args))
+    print(report(results, args))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
