@@ -158,7 +158,7 @@ async def test_two_workers_share_the_port_and_sigterm_stops_both(tmp_path: Path)
     config.write_text(PLAIN_CONFIG)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    requests = 24
+    requests = 25  # odd: the two workers cannot have counted the same number
     async with aura_serve("--workers", "2", env={"CONFIG_PATH": str(config), "PORT": str(port)}) as serving:
         await serving.wait_for_line(") listening on port", count=2)
         # a fresh connection per request, so the kernel picks a worker each time
