@@ -39,6 +39,8 @@ temperature = 0.2
 max_tokens = 32
 """
 
+LONG_CONFIG = CHAT_CONFIG.replace('name = "chat"', 'name = "long"').replace("max_tokens = 32", "max_tokens = 160")
+
 CONFIG = """
 [llm]
 provider = "llamacpp"
@@ -65,6 +67,7 @@ async def local_server(tmp_path: Path) -> AsyncIterator[str]:
     config.mkdir()
     (config / "1-sre.toml").write_text(CONFIG.format(python=repr(sys.executable).replace("'", '"')))
     (config / "2-chat.toml").write_text(CHAT_CONFIG)
+    (config / "3-long.toml").write_text(LONG_CONFIG)
     port = free_port()
     env = {**os.environ, "CONFIG_PATH": str(config), "PORT": str(port), "AURA_CUSTOM_EVENTS": "true"}
     process = await asyncio.create_subprocess_exec(
@@ -77,7 +80,7 @@ async def local_server(tmp_path: Path) -> AsyncIterator[str]:
             for _ in range(300):
                 try:
                     async with session.get(f"{url}/v1/models") as response:
-                        if response.status == 200 and '"chat"' in await response.text():
+                        if response.status == 200 and '"long"' in await response.text():
                             break
                 except aiohttp.ClientConnectionError:
                     pass
@@ -136,3 +139,30 @@ async def test_streamed_turn_with_the_mcp_tools_offered_is_consistent(local_serv
         }  # fmt: skip
     tool_call_chunks = [c for c in chunks(frames) if c["choices"][0]["delta"].get("tool_calls")]
     assert len(tool_call_chunks) == len(requested)
+
+
+async def test_health_and_models_answer_while_a_local_generation_runs(local_server: str) -> None:
+    done = asyncio.Event()
+    started = asyncio.Event()
+    body: list[str] = []
+
+    async def long_stream(session: aiohttp.ClientSession) -> None:
+        payload = {"model": "long", "stream": True, "messages": user("Write a long story about a server.")}
+        async with session.post(f"{local_server}/v1/chat/completions", json=payload) as stream:
+            assert stream.status == 200
+            async for line in stream.content:
+                body.append(line.decode())
+                if '"content"' in body[-1]:
+                    started.set()
+        done.set()
+
+    async with aiohttp.ClientSession() as session:
+        reader = asyncio.create_task(long_stream(session))
+        await asyncio.wait_for(started.wait(), 60)  # tokens are flowing
+        for path in ("/health", "/v1/models", "/health"):
+            async with session.get(f"{local_server}{path}") as response:
+                assert response.status == 200
+        # answered while the generation (160 tokens) was still streaming: the event loop was not blocked
+        assert not done.is_set()
+        await asyncio.wait_for(reader, 120)
+    assert "".join(body).rstrip().endswith("data: [DONE]")
