@@ -383,9 +383,8 @@ def mcp_health_probe(agents: Sequence[Agent]) -> Callable[[], dict[str, bool]]:
 
     A server used by several agents (one connection each) counts as up only when all are connected.
     """
-    from aura.adapters.mcp import McpToolset
-
-    toolsets = [toolset for agent in agents for toolset in agent.toolsets if isinstance(toolset, McpToolset)]
+    mcp = sys.modules.get("aura.adapters.mcp")  # not loaded: no MCP toolset exists, and importing mcp costs ~1 s
+    toolsets = [] if mcp is None else [t for agent in agents for t in agent.toolsets if isinstance(t, mcp.McpToolset)]
 
     def probe() -> dict[str, bool]:
         states: dict[str, bool] = {}
@@ -597,7 +596,8 @@ def supervise_workers(options: ServerOptions) -> int:
             worker.process.join(timeout=5)
         ready_queue.close()
     codes = [worker.process.exitcode for worker in workers.values()]
-    if failed or any(code != 0 for code in codes):
+    # -SIGTERM: a worker stopped while still starting up, before it could handle the signal gracefully.
+    if failed or any(code not in (0, -signal.SIGTERM) for code in codes):
         logger.error("Server stopped; worker exit statuses: %s", codes)
         return 1
     logger.info("Server stopped")
