@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -99,6 +100,7 @@ async def aura_serve(*args: str, env: Mapping[str, str]) -> AsyncIterator[ServeP
         env={**os.environ, **env},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,  # a process group of its own, as a terminal would give it
     )
     serving = ServeProcess(process)
     try:
@@ -196,3 +198,46 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+async def test_ctrl_c_to_the_process_group_stops_each_worker_once(tmp_path: Path) -> None:
+    """A terminal sends SIGINT to the whole group: workers must get one SIGTERM, from the supervisor."""
+    config = tmp_path / "agent.toml"
+    config.write_text(PLAIN_CONFIG)
+    port = free_port()
+    async with aura_serve("--workers", "2", env={"CONFIG_PATH": str(config), "PORT": str(port)}) as serving:
+        await serving.wait_for_line(") listening on port", count=2)
+        os.killpg(serving.process.pid, signal.SIGINT)
+        code = await serving.exit_code(60)
+        log = serving.log
+    assert code == 0, log
+    assert "Received SIGINT, initiating graceful shutdown; stopping 2 worker(s)" in log
+    assert log.count("Received SIGTERM, initiating graceful shutdown") == 2, log  # once per worker
+    assert "no active requests; shutting down" in log
+
+
+async def test_a_worker_that_cannot_listen_stops_the_server_with_status_1(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(PLAIN_CONFIG)
+    with socket.socket() as taken:  # a listener without SO_REUSEPORT: nobody else may bind the port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with aura_serve("--workers", "2", env={"CONFIG_PATH": str(config), "PORT": str(port)}) as serving:
+            code = await serving.exit_code(90)
+            log = serving.log
+    assert code == 1, log
+    assert "before it was listening" in log
+    assert f"cannot listen on 127.0.0.1:{port}" in log
+
+
+async def test_a_config_error_is_reported_once_before_any_worker_starts(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(PLAIN_CONFIG.replace('model = "gpt-4o"', "model = 42"))
+    async with aura_serve("--workers", "3", env={"CONFIG_PATH": str(config), "PORT": str(free_port())}) as serving:
+        code = await serving.exit_code(60)
+        log = serving.log
+    assert code == 1
+    assert log.count("Configuration error:") == 1, log
+    assert "llm.model" in log
+    assert "starting" not in log  # no worker was started
