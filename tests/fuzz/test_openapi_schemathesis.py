@@ -59,9 +59,14 @@ class ThreadedServer:
         self._loop.close()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ThreadedServer]:
-    with ThreadedServer(ServerOptions(first_chunk_timeout_secs=5, streaming_timeout_secs=10)) as running:
+API_KEY = "sk-aura-fuzz-0123456789abcdef"
+
+
+@pytest.fixture(scope="module", params=["open", "api-keys"])
+def server(request: pytest.FixtureRequest) -> Iterator[ThreadedServer]:
+    """The server as shipped (no auth) and with API keys on (the fuzzed requests then carry the key)."""
+    keys = (API_KEY,) if request.param == "api-keys" else ()
+    with ThreadedServer(ServerOptions(first_chunk_timeout_secs=5, streaming_timeout_secs=10, api_keys=keys)) as running:
         yield running
 
 
@@ -69,7 +74,8 @@ schema = schemathesis.openapi.from_dict(openapi_document())
 
 
 def test_the_fuzzed_document_is_the_one_the_server_serves(server: ThreadedServer) -> None:
-    served = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    headers = {"Authorization": f"Bearer {API_KEY}"} if server.options.api_keys else {}
+    served = schemathesis.openapi.from_url(f"{server.url}/openapi.json", headers=headers)
     assert served.raw_schema == openapi_document()
 
 
@@ -113,8 +119,10 @@ def accepts_valid_requests_ending_with_a_user_message(ctx: Any, response: Any, c
     suppress_health_check=list(HealthCheck),
 )
 def test_api_conforms_to_its_document(case: Any, server: ThreadedServer) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}"} if server.options.api_keys else None
     case.call_and_validate(
         base_url=server.url,
+        headers=headers,
         additional_checks=[no_traceback_in_body, accepts_valid_requests_ending_with_a_user_message],
         excluded_checks=[positive_data_acceptance],
         timeout=30,
