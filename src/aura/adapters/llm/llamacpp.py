@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
@@ -110,6 +110,43 @@ def _as_chunk(response: Mapping[str, Any]) -> Mapping[str, Any]:
     }
 
 
+MessageStyle = Literal["native", "tags", "prose"]
+
+
+def _render(message: Message, style: MessageStyle) -> dict[str, Any]:
+    """A domain message as a llama.cpp chat message.
+
+    native: OpenAI-style tool calls and `tool` messages (the function-calling chat format reads them);
+    tags: tool calls written as `<tool_call>` text, the format the fallback parser is taught;
+    prose: tool calls and results as plain sentences, for a plain chat template.
+    """
+    if isinstance(message, SystemMessage):
+        return {"role": "system", "content": message.content}
+    if isinstance(message, UserMessage):
+        return {"role": "user", "content": message.text}
+    if isinstance(message, AssistantMessage):
+        if not message.tool_calls or style == "native":
+            entry: dict[str, Any] = {"role": "assistant", "content": message.content}
+            if message.tool_calls:
+                entry["tool_calls"] = [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in message.tool_calls
+                ]
+            return entry
+        if style == "tags":
+            calls = "".join(
+                f'<tool_call>{{"name": "{call.name}", "arguments": {call.arguments or "{}"}}}</tool_call>'
+                for call in message.tool_calls
+            )
+        else:
+            calls = " ".join(f"(I called the tool {c.name} with {c.arguments or '{}'}.)" for c in message.tool_calls)
+        return {"role": "assistant", "content": f"{message.content}{' ' if message.content else ''}{calls}"}
+    if style == "native":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    status = "failed" if message.is_error else "returned"
+    return {"role": "user", "content": f"The tool {message.tool_name} {status}: {message.content}"}
+
+
 class LlamaCppChatModel:
     """A GGUF model run in-process by llama.cpp."""
 
@@ -161,12 +198,9 @@ class LlamaCppChatModel:
                 )
             return self._llama
 
-    def _messages(self, request: ChatRequest) -> list[dict[str, Any]]:
-        fallback_tools = self._tool_calling == "fallback" and request.tools
-        out: list[dict[str, Any]] = []
-        for message in request.messages:
-            out.append(self._message(message))
-        if fallback_tools:
+    def _messages(self, request: ChatRequest, style: MessageStyle) -> list[dict[str, Any]]:
+        out = [_render(message, style) for message in request.messages]
+        if style == "tags" and request.tools:
             instructions = tool_instructions(request.tools)
             if out and out[0]["role"] == "system":
                 out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{instructions}"}
@@ -174,56 +208,48 @@ class LlamaCppChatModel:
                 out.insert(0, {"role": "system", "content": instructions})
         return out
 
-    def _message(self, message: Message) -> dict[str, Any]:
-        if isinstance(message, SystemMessage):
-            return {"role": "system", "content": message.content}
-        if isinstance(message, UserMessage):
-            return {"role": "user", "content": message.text}
-        if isinstance(message, AssistantMessage):
-            if message.tool_calls and self._tool_calling == "fallback":
-                calls = "".join(
-                    f'<tool_call>{{"name": "{call.name}", "arguments": {call.arguments or "{}"}}}</tool_call>'
-                    for call in message.tool_calls
-                )
-                return {"role": "assistant", "content": message.content + calls}
-            entry: dict[str, Any] = {"role": "assistant", "content": message.content}
-            if message.tool_calls:
-                entry["tool_calls"] = [
-                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                    for c in message.tool_calls
-                ]
-            return entry
-        if self._tool_calling == "fallback":
-            status = "error" if message.is_error else "result"
-            return {"role": "user", "content": f"Tool {message.tool_name} {status}: {message.content}"}
-        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
-
     def _generate(self, request: ChatRequest, stop: threading.Event) -> Iterator[Mapping[str, Any]]:
         llama = self._load()
-        # llama.cpp cannot stream with automatic tool choice, so a native-tools request is generated whole
-        native_tools = self._tool_calling == "native" and bool(request.tools)
-        kwargs: dict[str, Any] = {"messages": self._messages(request), "stream": not native_tools}
+        settings: dict[str, Any] = {}
         if request.settings.temperature is not None:
-            kwargs["temperature"] = request.settings.temperature
+            settings["temperature"] = request.settings.temperature
         if request.settings.max_tokens is not None:
-            kwargs["max_tokens"] = request.settings.max_tokens
+            settings["max_tokens"] = request.settings.max_tokens
         if self._tool_calling == "native" and request.tools:
-            kwargs["tools"] = [
-                {
-                    "type": "function",
-                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                }
-                for t in request.tools
-            ]
-            kwargs["tool_choice"] = "auto"
-        if native_tools:
-            response = llama.create_chat_completion(**kwargs)
-            yield _as_chunk(response)
-            return
-        for chunk in llama.create_chat_completion(**kwargs):
+            decided = self._native_tool_calls(llama, request, settings)
+            if decided is not None:
+                yield decided
+                return
+            # The model chose to answer in text. llama.cpp's automatic tool choice would constrain that message
+            # to nothing, so the answer is generated (and streamed) again without tools.
+            messages = self._messages(request, "prose")
+        else:
+            messages = self._messages(request, "tags" if self._tool_calling == "fallback" else "prose")
+        for chunk in llama.create_chat_completion(messages=messages, stream=True, **settings):
             if stop.is_set():
                 return
             yield chunk
+
+    def _native_tool_calls(
+        self, llama: Any, request: ChatRequest, settings: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """Let llama.cpp's function-calling format decide; the calls it made as one chunk, or None for text."""
+        tools = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in request.tools
+        ]
+        try:
+            response = llama.create_chat_completion(
+                messages=self._messages(request, "native"), tools=tools, tool_choice="auto", stream=False, **settings
+            )
+        except ValueError as error:
+            if "context window" not in str(error):
+                raise
+            # its argument generation is unbounded and can run out of context: answer in text instead
+            logger.warning("llamacpp: tool-call generation ran out of context; answering without tools")
+            return None
+        chunk = _as_chunk(response)
+        return chunk if chunk["choices"][0]["delta"]["tool_calls"] else None
 
     async def _chunks(self, request: ChatRequest) -> AsyncIterator[Mapping[str, Any]]:
         loop = asyncio.get_running_loop()
@@ -308,7 +334,8 @@ class LlamaCppChatModel:
             yield ModelFinished(FinishReason.TOOL_CALLS if calls else finish)
 
     def _count_prompt_tokens(self, request: ChatRequest) -> int:
-        text = "\n".join(str(m.get("content", "")) for m in self._messages(request))
+        style: MessageStyle = "tags" if self._tool_calling == "fallback" else "prose"
+        text = "\n".join(str(m.get("content", "")) for m in self._messages(request, style))
         try:
             return len(self._load().tokenize(text.encode("utf-8"), add_bos=False))
         except Exception:  # counting is best effort; never fail a finished answer over it
