@@ -246,3 +246,21 @@ def test_an_id_beats_another_agents_name() -> None:
     named_x = agent("x", "alias-one")
     id_x = agent("x-agent", "x")
     assert AgentDirectory([named_x, id_x]).select("x") is id_x
+
+
+def test_unpaired_surrogate_escape_is_a_400_not_a_provider_error() -> None:
+    with pytest.raises(ApiError) as caught:
+        parse_chat_request(b'{"messages": [{"role": "user", "content": "hi \\ud800 there"}]}')
+    assert caught.value.status == 400
+    assert "unpaired UTF-16 surrogate" in caught.value.message
+    # a proper pair (an emoji written as two escapes) is fine
+    request = parse_chat_request(b'{"messages": [{"role": "user", "content": "ok \\ud83c\\udf89"}]}')
+    assert request.query == UserMessage("ok 🎉")
+
+
+def test_absurdly_nested_json_is_a_400() -> None:
+    body = b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(ApiError) as caught:
+        parse_chat_request(body)
+    assert caught.value.status == 400
+    assert "nested too deeply" in caught.value.message

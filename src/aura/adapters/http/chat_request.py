@@ -96,6 +96,9 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
         raise invalid_request(
             f"Malformed JSON in request body: {error.msg} (line {error.lineno}, column {error.colno})"
         ) from None
+    except RecursionError:
+        raise invalid_request("Request body is nested too deeply to be a chat completion request") from None
+    _reject_unpaired_surrogates(data)
     if not isinstance(data, dict):
         raise invalid_request(f"Request body must be a JSON object, got {_json_type(data)}")
 
@@ -187,6 +190,16 @@ def _parse_message(raw: Any, index: int) -> tuple[str, Content]:
             f"{where}.role",
         )
     return role, _parse_content(raw.get("content"), f"{where}.content")
+
+
+def _reject_unpaired_surrogates(data: Any) -> None:
+    """JSON may escape half a UTF-16 pair (`\\ud800`); such text cannot be sent to any provider, so refuse it here."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid_request(
+            "Request body contains an unpaired UTF-16 surrogate escape (e.g. \\ud800); text must be valid Unicode"
+        ) from None
 
 
 def _parse_content(content: Any, where: str) -> Content:
