@@ -295,3 +295,25 @@ async def test_run_returns_the_final_event() -> None:
     tool_message = model.requests[1].messages[-1]
     assert isinstance(tool_message, ToolResultMessage)
     assert json.loads(model.requests[1].messages[-2].tool_calls[0].arguments) == {"message": "a"}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        (ProviderErrorKind.AUTHENTICATION, "rejected this server's credentials"),
+        (ProviderErrorKind.RATE_LIMITED, "is rate limiting requests"),
+        (ProviderErrorKind.SERVER_ERROR, "returned an error and the request could not be completed"),
+    ],
+)
+async def test_provider_failures_say_what_kind_and_are_logged_for_the_operator(
+    kind: ProviderErrorKind, expected: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = ScriptedChatModel([fail(kind, "HTTP 4xx/5xx detail from the provider")])
+    with caplog.at_level("WARNING", logger="aura.domain.agent"):
+        final = (await collect(agent_with(model)))[-1]
+    assert isinstance(final, TurnFinished)
+    assert final.error is not None
+    assert expected in final.error.message
+    assert "detail from the provider" not in final.error.message
+    assert "detail from the provider" in caplog.text
+    assert "scripted/scripted-model" in caplog.text

@@ -275,6 +275,8 @@ class _Turn:
                         elif isinstance(event, ModelFinished):
                             model_finish = event.finish_reason
             except ProviderError as error:
+                # adapters redact secrets from provider errors, so the detail is safe for the operator's log
+                logger.warning("model %s failed (request %s): %s", agent.model_string, self.context.request_id, error)
                 llm_span.record_error(str(error))
                 llm_span.end()
                 yield self._failed(_provider_turn_error(error, agent.model_string))
@@ -481,6 +483,15 @@ def _provider_turn_error(error: ProviderError, model_string: str) -> TurnError:
             f"The upstream model provider ({model_string}) timed out. Please try again.",
             str(error),
         )
+    if error.kind is ProviderErrorKind.AUTHENTICATION:
+        message = (
+            f"The upstream model provider ({model_string}) rejected this server's credentials; "
+            "the server's operator needs to check its API key."
+        )
+        return TurnError(TurnErrorKind.PROVIDER, message, str(error))
+    if error.kind is ProviderErrorKind.RATE_LIMITED:
+        message = f"The upstream model provider ({model_string}) is rate limiting requests. Please try again shortly."
+        return TurnError(TurnErrorKind.PROVIDER, message, str(error))
     return TurnError(TurnErrorKind.PROVIDER, _generic_provider_message(model_string), str(error))
 
 
