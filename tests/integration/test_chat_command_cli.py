@@ -11,7 +11,7 @@ def test_bad_config_exits_1_without_traceback(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[llm]\nprovider = "openai"\nmodel = "m"\n[agent]\nname = "a"\n')
     result = subprocess.run(
-        [sys.executable, "-m", "aura.entrypoints.cli", "chat", str(config), "-m", "hi"],
+        [sys.executable, "-m", "aura.entrypoints.cli", "chat", "-c", str(config), "-m", "hi"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 1

@@ -183,3 +183,24 @@ def test_directory_summary_has_no_default_agent_when_several_are_loaded(
     assert code == 0, err
     assert "minimal: 6 agents OK" in out
     assert "(default agent)" not in out
+
+
+def test_templated_secrets_inside_urls_and_arguments_are_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "secrets.toml"
+    config.write_text(
+        '[llm]\nprovider = "openai"\napi_key = "{{ env.OPENAI_API_KEY }}"\nmodel = "gpt-4o"\n'
+        'base_url = "https://user:{{ env.PROXY_PASSWORD }}@proxy.example/v1"\n'
+        '[agent]\nname = "a"\nsystem_prompt = "p"\n'
+        '[mcp.servers.x]\ntransport = "http_streamable"\nurl = "http://127.0.0.1:9/mcp?token={{ env.MCP_TOKEN }}"\n'
+        '[mcp.servers.y]\ntransport = "stdio"\ncmd = ["/bin/tool", "--key", "{{ env.MCP_TOKEN }}"]\n'
+    )
+    secrets = {"OPENAI_API_KEY": "sk-abcdefabcdef123456", "PROXY_PASSWORD": "hunter2hunter2", "MCP_TOKEN": "mcp-XYZ789"}
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = check_in_process(capsys, monkeypatch, str(config), **secrets)  # type: ignore[arg-type]
+    assert code == 0
+    for value in secrets.values():
+        assert value not in out
+    assert "/bin/tool --key ***" in out
+    assert "proxy.example/v1" in out

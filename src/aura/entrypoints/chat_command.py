@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "config", nargs="?", default=None, help="config file or directory (default: $CONFIG_PATH or config.toml)"
     )
+    parser.add_argument("-c", "--config", dest="config_option", help="the same as CONFIG, spelled like `aura serve`")
     parser.add_argument("--agent", help="agent id (alias or name) when the config has several agents")
     parser.add_argument("-m", "--message", help="ask one question, print the answer and exit")
 
@@ -43,7 +44,7 @@ async def _run(args: argparse.Namespace) -> int:
     from aura.entrypoints.container import build_agents
     from aura.entrypoints.serve_command import start_agents
 
-    path = args.config or os.environ.get("CONFIG_PATH", "config.toml")
+    path = args.config or args.config_option or os.environ.get("CONFIG_PATH", "config.toml")
     try:
         loaded = load_config(path)
         agents = build_agents(loaded)

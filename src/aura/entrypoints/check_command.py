@@ -10,8 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
+from dotenv import dotenv_values
+
+from aura.adapters.mcp.connection import redact_url
+from aura.adapters.telemetry.logging import mask_secrets, secret_env_values
 from aura.entrypoints.config.errors import ConfigError
 from aura.entrypoints.config.loader import DEFAULT_CONFIG_PATH, AgentFile, LoadedConfig, load_config
 from aura.entrypoints.config.schema import (
@@ -39,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"config file or directory (default: $CONFIG_PATH, else {DEFAULT_CONFIG_PATH})",
     )
+    parser.add_argument("-c", "--config", dest="config_option", help="the same as PATH, spelled like `aura serve`")
     parser.add_argument(
         "--default-agent",
         default=None,
@@ -48,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = args.path or os.environ.get("CONFIG_PATH") or DEFAULT_CONFIG_PATH
+    path = args.path or args.config_option or os.environ.get("CONFIG_PATH") or DEFAULT_CONFIG_PATH
     default_agent = args.default_agent or os.environ.get("DEFAULT_AGENT") or None
     try:
         loaded = load_config(path, dotenv=not args.no_dotenv)
@@ -56,23 +62,42 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 1
-    print_summary(loaded, default, sys.stdout)
+    environ = dict(os.environ)
+    for env_file in loaded.env_files:
+        environ.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    print_summary(loaded, default, sys.stdout, secrets=secret_env_values(environ))
     return 0
 
 
-def print_summary(loaded: LoadedConfig, default: AgentFile | None, out: TextIO) -> None:
+def print_summary(loaded: LoadedConfig, default: AgentFile | None, out: TextIO, *, secrets: Sequence[str] = ()) -> None:
+    """Print every agent; lines are scrubbed of secret env values, credential-shaped text and URL credentials."""
+    sink = _Scrubbed(out, secrets)
     count = len(loaded.agents)
-    print(f"{loaded.path}: {count} agent{'s' if count != 1 else ''} OK", file=out)
+    print(f"{loaded.path}: {count} agent{'s' if count != 1 else ''} OK", file=sink)
     for env_file in loaded.env_files:
-        print(f"  (read {env_file})", file=out)
+        print(f"  (read {env_file})", file=sink)
     for agent_file in loaded.agents:
-        print(file=out)
+        print(file=sink)
         for line in describe_agent(agent_file, is_default=agent_file is default):
-            print(line, file=out)
+            print(line, file=sink)
     if loaded.warnings:
-        print(file=out)
+        print(file=sink)
         for warning in loaded.warnings:
-            print(f"warning: {warning}", file=out)
+            print(f"warning: {warning}", file=sink)
+
+
+class _Scrubbed:
+    """A text stream that masks secrets (a templated token can sit inside a URL or a stdio argument)."""
+
+    def __init__(self, out: TextIO, secrets: Sequence[str]) -> None:
+        self._out = out
+        self._secrets = secrets
+
+    def write(self, text: str) -> int:
+        return self._out.write(redact_url(mask_secrets(text, self._secrets)))
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 def describe_agent(agent_file: AgentFile, *, is_default: bool = False) -> list[str]:
