@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "config", nargs="?", default=None, help="config file or directory (default: $CONFIG_PATH or config.toml)"
     )
-    parser.add_argument("-c", "--config", dest="config_option", help="the same as CONFIG, spelled like `aura serve`")
+    parser.add_argument(
+        "-c", "--config", dest="config_option", metavar="PATH", help="the same as CONFIG, spelled like `aura serve`"
+    )
     parser.add_argument("--agent", help="agent id (alias or name) when the config has several agents")
     parser.add_argument("-m", "--message", help="ask one question, print the answer and exit")
 

@@ -44,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"config file or directory (default: $CONFIG_PATH, else {DEFAULT_CONFIG_PATH})",
     )
-    parser.add_argument("-c", "--config", dest="config_option", help="the same as PATH, spelled like `aura serve`")
+    parser.add_argument(
+        "-c", "--config", dest="config_option", metavar="PATH", help="the same as PATH, spelled like `aura serve`"
+    )
     parser.add_argument(
         "--default-agent",
         default=None,
