@@ -7,11 +7,12 @@ a chatty server cannot garble the output of `aura serve` and its messages carry 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from typing import IO
 
@@ -26,6 +27,8 @@ from aura.adapters.mcp.connection import TransportStreams
 _STDERR_CHUNK = 8192
 _STDERR_MAX_LINE = 8192
 _STDERR_DRAIN_SECONDS = 1.0
+_STDERR_TAIL_LINES = 3
+_STDERR_TAIL_CHARS = 300
 
 
 @attrs.frozen
@@ -36,6 +39,9 @@ class StdioTransport:
     args: Sequence[str] = attrs.field(default=(), converter=string_tuple)
     env: Mapping[str, str] = attrs.field(factory=dict, converter=string_map)
     cwd: str | None = None
+    _stderr_tail: collections.deque[str] = attrs.field(
+        factory=lambda: collections.deque(maxlen=_STDERR_TAIL_LINES), init=False, eq=False, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.command, str) or not self.command.strip():
@@ -55,6 +61,10 @@ class StdioTransport:
     def headers_from_request(self) -> Mapping[str, str]:
         return {}
 
+    def recent_stderr(self) -> str:
+        """The child's last stderr lines (why it died, usually), for the "unavailable" report."""
+        return " | ".join(self._stderr_tail)
+
     def describe(self) -> str:
         """The command line, for logs (environment values are never shown: that is where secrets go)."""
         return f"command {shlex.join([self.command, *self.args])}"
@@ -69,7 +79,8 @@ class StdioTransport:
         stack.callback(_close_quietly, stderr_writer)
         task_group = await stack.enter_async_context(anyio.create_task_group())
         reader_done = anyio.Event()
-        task_group.start_soon(_log_stderr, stderr_reader, logger, reader_done)
+        self._stderr_tail.clear()
+        task_group.start_soon(_log_stderr, stderr_reader, logger, reader_done, self._stderr_tail.append)
         stack.push_async_callback(_stop_stderr_reader, task_group, reader_done, stderr_writer)
         parameters = StdioServerParameters(
             command=self.command,
@@ -97,7 +108,9 @@ async def _stop_stderr_reader(task_group: anyio.abc.TaskGroup, reader_done: anyi
     task_group.cancel_scope.cancel()
 
 
-async def _log_stderr(pipe: IO[bytes], logger: logging.Logger, done: anyio.Event) -> None:
+async def _log_stderr(
+    pipe: IO[bytes], logger: logging.Logger, done: anyio.Event, remember: Callable[[str], None]
+) -> None:
     try:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=_STDERR_CHUNK * 4)
@@ -115,15 +128,16 @@ async def _log_stderr(pipe: IO[bytes], logger: logging.Logger, done: anyio.Event
                 lines.append(pending)
                 pending = b""
             for line in lines:
-                _log_line(logger, line)
+                _log_line(logger, line, remember)
         if pending:
-            _log_line(logger, pending)
+            _log_line(logger, pending, remember)
     finally:
         transport.close()
         done.set()
 
 
-def _log_line(logger: logging.Logger, line: bytes) -> None:
+def _log_line(logger: logging.Logger, line: bytes, remember: Callable[[str], None]) -> None:
     text = line.decode("utf-8", errors="replace").rstrip("\r")
     if text.strip():
         logger.info("stderr: %s", text)
+        remember(text.strip()[:_STDERR_TAIL_CHARS])

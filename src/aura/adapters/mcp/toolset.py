@@ -178,7 +178,14 @@ class McpToolset:
         )
         return None
 
+    def _with_server_output(self, error: str) -> str:
+        """The error, plus what a stdio server last wrote to stderr (usually the real reason it is down)."""
+        recent = getattr(self._transport, "recent_stderr", None)
+        output = recent() if recent is not None else ""
+        return f"{error} (server stderr: {output})" if output else error
+
     def _discovery_failed(self, error: str) -> str:
+        error = self._with_server_output(error)
         self._discovery_failures += 1
         delay = min(DISCOVERY_RETRY_FIRST_SECONDS * 2 ** (self._discovery_failures - 1), DISCOVERY_RETRY_MAX_SECONDS)
         self._next_discovery_at = time.monotonic() + delay
