@@ -69,6 +69,7 @@ class IngestSummary:
     files: int
     chunks: int
     skipped: tuple[str, ...] = ()
+    stale_removed: int = 0
 
 
 def collect_files(paths: Sequence[str | Path]) -> list[SourceFile]:
@@ -161,11 +162,13 @@ async def ingest_files(
     """Chunk every file, then embed and upsert the chunks `batch_size` at a time.
 
     Files that are not UTF-8 text are skipped (and listed in the summary). Upserts replace chunks
-    with the same id, so ingesting an unchanged file again changes nothing.
+    with the same id, so ingesting an unchanged file again changes nothing; afterwards the chunks a
+    changed file no longer has are deleted (searches never see the file missing in between).
     """
     if batch_size < 1:
         raise IngestError(f"--batch-size must be at least 1, got {batch_size}")
     documents: list[Document] = []
+    ids_by_source: dict[str, set[str]] = {}
     skipped: list[str] = []
     ingested_files = 0
     for file in files:
@@ -179,6 +182,7 @@ async def ingest_files(
         if file_documents:
             ingested_files += 1
             documents.extend(file_documents)
+            ids_by_source.setdefault(file.source, set()).update(document.id for document in file_documents)
     bar = ProgressBar(progress, len(documents)) if progress is not None else None
     done = 0
     for start in range(0, len(documents), batch_size):
@@ -187,7 +191,10 @@ async def ingest_files(
         done += len(batch)
         if bar is not None:
             bar.update(done)
-    return IngestSummary(ingested_files, len(documents), tuple(skipped))
+    stale = 0
+    for source, ids in ids_by_source.items():
+        stale += await store.delete_where({"source": source}, keep_ids=ids)
+    return IngestSummary(ingested_files, len(documents), tuple(skipped), stale)
 
 
 # --- the command -----------------------------------------------------------------------------------
@@ -275,6 +282,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"Ingested {summary.files} file{'s' if summary.files != 1 else ''} as {summary.chunks} "
         f"chunk{'s' if summary.chunks != 1 else ''} into vector store '{store_config.name}' ({where})"
+        + (f"; removed {summary.stale_removed} outdated chunk(s)" if summary.stale_removed else "")
     )
     return 0
 

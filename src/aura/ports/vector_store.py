@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
@@ -49,6 +49,13 @@ class VectorStore(Protocol):
 
     async def upsert(self, documents: Sequence[Document]) -> int:
         """Index documents (replacing ones with the same id); returns how many were written."""
+        ...
+
+    async def delete_where(self, metadata: Mapping[str, Any], keep_ids: Collection[str] = ()) -> int:
+        """Delete documents whose metadata has all these values, except `keep_ids`; returns how many went.
+
+        Re-ingesting a changed file uses it to drop the chunks the new version no longer has.
+        """
         ...
 
     async def aclose(self) -> None: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import botocore.exceptions
@@ -94,6 +94,11 @@ class BedrockKnowledgeBaseStore:
         raise ReadOnlyStoreError(
             f"knowledge base '{self.knowledge_base_id}' is a managed store: ingest through AWS "
             "(add the files to its data source and start a sync), not with `aura ingest`"
+        )
+
+    async def delete_where(self, metadata: Mapping[str, Any], keep_ids: Collection[str] = ()) -> int:
+        raise ReadOnlyStoreError(
+            f"knowledge base '{self.knowledge_base_id}' is a managed store: remove documents through AWS"
         )
 
     async def _get_client(self) -> Any:

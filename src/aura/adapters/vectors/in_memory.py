@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,27 @@ class InMemoryVectorStore:
             if self._path is not None:
                 await asyncio.to_thread(_save, self._path, self._index)
         return len(documents)
+
+    async def delete_where(self, metadata: Mapping[str, Any], keep_ids: Collection[str] = ()) -> int:
+        await self._ensure_loaded()
+        keep = set(keep_ids)
+        async with self._lock:
+            index = self._index
+            kept = [
+                position
+                for position, record in enumerate(index.records)
+                if record.id in keep or not _matches(record.metadata, metadata)
+            ]
+            removed = len(index.records) - len(kept)
+            if not removed:
+                return 0
+            records = tuple(index.records[position] for position in kept)
+            vectors = index.vectors[kept] if kept else np.zeros((0, 0), dtype=np.float32)
+            positions = {record.id: position for position, record in enumerate(records)}
+            self._index = _Index(records, vectors, positions, index.embedder_name)
+            if self._path is not None:
+                await asyncio.to_thread(_save, self._path, self._index)
+        return removed
 
     async def _ensure_loaded(self) -> None:
         if self._loaded:

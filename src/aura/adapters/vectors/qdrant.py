@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -120,6 +120,22 @@ class QdrantVectorStore:
                     self.collection_name, points=points[start : start + UPSERT_BATCH_SIZE], wait=True
                 )
         return len({document.id for document in documents})
+
+    async def delete_where(self, metadata: Mapping[str, Any], keep_ids: Collection[str] = ()) -> int:
+        if not metadata:
+            raise VectorStoreError("delete_where needs at least one metadata value to match")
+        async with self._failures("delete"):
+            if not await self._collection_exists():
+                return 0
+            selector = _filter(metadata)
+            if keep_ids:
+                selector.must_not = [models.HasIdCondition(has_id=[point_id(i) for i in keep_ids])]
+            before = await self._client.count(self.collection_name, count_filter=selector, exact=True)
+            if before.count:
+                await self._client.delete(
+                    self.collection_name, points_selector=models.FilterSelector(filter=selector), wait=True
+                )
+        return int(before.count)
 
     async def count(self) -> int:
         async with self._failures("count"):
