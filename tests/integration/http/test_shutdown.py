@@ -27,8 +27,46 @@ from tests.integration.http.support import (
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
+class ServerProcess:
+    """The shutdown test server in a subprocess; its stderr is collected line by line as it runs."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
+        self.process = process
+        self.url = url
+        self.lines: list[str] = []
+        self._changed = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process.stderr is not None
+        async for line in self.process.stderr:
+            self.lines.append(line.decode(errors="replace").rstrip("\n"))
+            self._changed.set()
+        self._changed.set()
+
+    def count(self, fragment: str) -> int:
+        return sum(fragment in line for line in self.lines)
+
+    async def wait_for_lines(self, fragment: str, count: int) -> None:
+        """Until `count` stderr lines contain `fragment` (fails if the process exits first)."""
+        while self.count(fragment) < count:
+            if self._reader.done():
+                raise AssertionError(f"server exited before logging {fragment!r} {count}x:\n{self.log}")
+            self._changed.clear()
+            await asyncio.wait_for(self._changed.wait(), 30)
+
+    async def stderr(self) -> str:
+        """The whole log, once the process has closed its stderr."""
+        await asyncio.wait_for(asyncio.shield(self._reader), 30)
+        return self.log
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+
 @contextlib.asynccontextmanager
-async def server_process(grace: float) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+async def server_process(grace: float) -> AsyncIterator[ServerProcess]:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -40,32 +78,28 @@ async def server_process(grace: float) -> AsyncIterator[tuple[asyncio.subprocess
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    url = f"http://127.0.0.1:{port}"
+    server = ServerProcess(process, f"http://127.0.0.1:{port}")
     try:
-        await wait_until_healthy(url, process)
-        yield process, url
+        await wait_until_healthy(server)
+        yield server
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
+        await server.stderr()
 
 
-async def wait_until_healthy(url: str, process: asyncio.subprocess.Process) -> None:
+async def wait_until_healthy(server: ServerProcess) -> None:
     async with aiohttp.ClientSession() as http:
         for _ in range(200):
-            if process.returncode is not None:
-                raise AssertionError(f"server exited early: {await stderr_of(process)}")
+            if server.process.returncode is not None:
+                raise AssertionError(f"server exited early: {await server.stderr()}")
             with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"{url}/health") as response:
+                async with http.get(f"{server.url}/health") as response:
                     if response.status == 200:
                         return
             await asyncio.sleep(0.1)
     raise AssertionError("server did not become healthy")
-
-
-async def stderr_of(process: asyncio.subprocess.Process) -> str:
-    assert process.stderr is not None
-    return (await process.stderr.read()).decode(errors="replace")
 
 
 async def exit_code(process: asyncio.subprocess.Process, within: float) -> int:
@@ -84,7 +118,8 @@ async def status_of(url: str, method: str, path: str) -> tuple[int, object]:
 
 
 async def test_sigterm_during_a_long_stream() -> None:
-    async with server_process(grace=1.0) as (process, url), aiohttp.ClientSession() as http:
+    async with server_process(grace=1.0) as server, aiohttp.ClientSession() as http:
+        process, url = server.process, server.url
         payload = {"model": "slow", "messages": user("talk"), "stream": True}
         async with http.post(f"{url}/v1/chat/completions", json=payload) as response:
             frames: list[Frame] = []
@@ -99,7 +134,7 @@ async def test_sigterm_during_a_long_stream() -> None:
             chat = await status_of(url, "POST", "/v1/chat/completions")
             frames.extend([frame async for frame in stream])
         code = await exit_code(process, 20)
-        log = await stderr_of(process)
+        log = await server.stderr()
 
     assert health == (
         503,
@@ -118,7 +153,8 @@ async def test_sigterm_during_a_long_stream() -> None:
 
 
 async def test_stream_that_finishes_within_the_grace_period_completes_then_exits() -> None:
-    async with server_process(grace=30.0) as (process, url), aiohttp.ClientSession() as http:
+    async with server_process(grace=30.0) as server, aiohttp.ClientSession() as http:
+        process, url = server.process, server.url
         payload = {"model": "short", "messages": user("talk"), "stream": True}
         async with http.post(f"{url}/v1/chat/completions", json=payload) as response:
             stream = iter_frames(response)
@@ -133,9 +169,43 @@ async def test_stream_that_finishes_within_the_grace_period_completes_then_exits
 
 
 async def test_idle_server_exits_at_once() -> None:
-    async with server_process(grace=60.0) as (process, _):
-        process.send_signal(signal.SIGINT)
-        assert await exit_code(process, 20) == 0
+    async with server_process(grace=60.0) as server:
+        server.process.send_signal(signal.SIGINT)
+        assert await exit_code(server.process, 20) == 0
+
+
+async def test_sigterm_answers_hanging_non_streaming_requests_503_and_cancels_their_turns() -> None:
+    async with (
+        server_process(grace=1.0) as server,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http,
+    ):
+
+        async def complete(model: str) -> tuple[int, object, str | None]:
+            payload = {"model": model, "messages": user("x")}
+            async with http.post(f"{server.url}/v1/chat/completions", json=payload) as response:
+                return response.status, await response.json(), response.headers.get("Connection")
+
+        requests = [asyncio.create_task(complete(model)) for model in ("hang-tool", "hang-tool", "hang-model")]
+        await server.wait_for_lines("tool started", 2)
+        await server.wait_for_lines("model started", 1)
+        server.process.send_signal(signal.SIGTERM)
+        answers = await asyncio.gather(*requests)
+        code = await exit_code(server.process, 20)
+        log = await server.stderr()
+
+    shut_down = {
+        "error": {
+            "message": "The server shut down before the answer was ready. Please try again.",
+            "type": "service_unavailable",
+            "param": None,
+            "code": None,
+        }
+    }
+    assert answers == [(503, shut_down, "close")] * 3
+    assert code == 0, log
+    assert server.count("tool cancelled") == 2, log
+    assert server.count("model cancelled") == 1, log
+    assert "stopping 3 active request(s), 0 of them stream(s)" in log
 
 
 async def test_phase_two_closes_streams_and_cancels_their_turns(http: aiohttp.ClientSession) -> None:

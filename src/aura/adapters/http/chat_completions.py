@@ -19,13 +19,13 @@ from aura.adapters.http.chat_request import (
     parse_chat_request,
     resolve_session_id,
 )
-from aura.adapters.http.errors import UPSTREAM, ApiError
+from aura.adapters.http.errors import UNAVAILABLE, UPSTREAM, ApiError
 from aura.adapters.http.observer import ServerObserver, TurnObservation
 from aura.adapters.http.options import ServerOptions
 from aura.adapters.http.request_keys import AGENT_ID, RESPONSE_STATUS
 from aura.adapters.http.shutdown import ShutdownCoordinator
 from aura.adapters.http.sse import ChunkEncoder, StreamIdentity, finish_reason_of, usage_json
-from aura.adapters.http.streaming import SseStream, Termination, turn_events
+from aura.adapters.http.streaming import SseStream, Termination, settle, turn_events
 from aura.domain.agent import Agent
 from aura.domain.events import RoundUsage, TextDelta, TurnErrorKind, TurnFinished
 from aura.domain.tools import RequestContext
@@ -38,6 +38,7 @@ CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
 SESSION_HEADER = "X-Chat-Session-Id"
 DISCONNECTED = "disconnected"
 TURN_ERROR = "error"
+SHUT_DOWN_BEFORE_ANSWER = "The server shut down before the answer was ready. Please try again."
 STREAM_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -60,6 +61,15 @@ class _Prepared:
     context: RequestContext
     completion_id: str
     created: int
+
+
+@attrs.define
+class _Collected:
+    """What a non-streaming turn produced so far."""
+
+    texts: list[str] = attrs.Factory(list)
+    round_usage: Usage | None = None
+    final: TurnFinished | None = None
 
 
 class ChatCompletionsHandler:
@@ -163,29 +173,39 @@ class ChatCompletionsHandler:
         return response
 
     async def _complete(self, prepared: _Prepared, span: Span) -> web.Response:
-        """Run the turn to its end (bounded by the stream timeout) and answer one JSON object."""
-        texts: list[str] = []
-        round_usage: Usage | None = None
-        final: TurnFinished | None = None
-        timeout = self.options.streaming_timeout_secs or None
-        history = (*prepared.request.history, prepared.request.query)
+        """Run the turn to its end and answer one JSON object.
+
+        The turn runs in a task bounded by the stream timeout. It is cancelled (tools see
+        `CancelledError`) when the client disconnects (handler cancellation) and in phase 2 of a
+        shutdown, which answers 503 instead of leaving the client to a dropped connection.
+        """
+        request_id = prepared.context.request_id
+        collected = _Collected()
         observation = TurnObservation(self.observer, prepared.agent.id, streaming=False)
+        work = asyncio.create_task(self._collect(prepared, collected, observation), name=f"turn:{request_id}")
+        stop = asyncio.ensure_future(self.coordinator.turns_must_stop.wait())
         try:
-            async with asyncio.timeout(timeout):
-                async with turn_events(prepared.agent, history, prepared.context) as events:
-                    async for event in events:
-                        observation.observe(event)
-                        if isinstance(event, TextDelta):
-                            texts.append(event.text)
-                        elif isinstance(event, RoundUsage):
-                            round_usage = event.usage if round_usage is None else round_usage + event.usage
-                        elif isinstance(event, TurnFinished):
-                            final = event
+            done, _ = await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if work not in done:
+                logger.info("chat completion %s stopped: the server is shutting down", request_id)
+                span.record_error("shutdown")
+                work.cancel()
+                await settle(work, f"turn {request_id}")
+                response = ApiError(503, SHUT_DOWN_BEFORE_ANSWER, UNAVAILABLE).response()
+                response.force_close()
+                return response
+        finally:
+            stop.cancel()
+            if not work.done():
+                work.cancel()
+                await settle(work, f"turn {request_id}")
+            observation.close()
+        try:
+            work.result()
         except TimeoutError:
             span.record_error("stream timeout")
-            return self._timed_out(prepared, "".join(texts), round_usage)
-        finally:
-            observation.close()
+            return self._timed_out(prepared, "".join(collected.texts), collected.round_usage)
+        final = collected.final
         assert final is not None  # run_turn always ends with TurnFinished
         content = final.content
         if final.error is not None:
@@ -196,6 +216,22 @@ class ChatCompletionsHandler:
             content = _appended(content, final.error.message)
         usage = final.usage or final.turn_usage or Usage()
         return self._completion(prepared, content, finish_reason_of(final, prepared.request.max_tokens), usage)
+
+    async def _collect(self, prepared: _Prepared, collected: _Collected, observation: TurnObservation) -> None:
+        """The non-streaming turn; raises `TimeoutError` after `STREAMING_TIMEOUT_SECS` (0 = no limit)."""
+        timeout = self.options.streaming_timeout_secs or None
+        history = (*prepared.request.history, prepared.request.query)
+        async with asyncio.timeout(timeout):
+            async with turn_events(prepared.agent, history, prepared.context) as events:
+                async for event in events:
+                    observation.observe(event)
+                    if isinstance(event, TextDelta):
+                        collected.texts.append(event.text)
+                    elif isinstance(event, RoundUsage):
+                        usage = collected.round_usage
+                        collected.round_usage = event.usage if usage is None else usage + event.usage
+                    elif isinstance(event, TurnFinished):
+                        collected.final = event
 
     def _timed_out(self, prepared: _Prepared, text: str, usage: Usage | None) -> web.Response:
         note = (

@@ -18,9 +18,9 @@ from aura.ports.tracer import Tracer
 
 logger = logging.getLogger(__name__)
 
-# After phase 2: how long streams get to write their closing frames, then how long aiohttp lets
-# open connections (e.g. non-streaming turns, which phase 2 does not interrupt) drain.
-STREAM_CLOSE_SECS = 5.0
+# After phase 2: how long stopped turns get to hand over their closing answer (a stream's final
+# frames, a non-streaming 503), then how long aiohttp lets open connections drain.
+TURN_STOP_SECS = 5.0
 CONNECTION_DRAIN_SECS = 10.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -58,16 +58,24 @@ async def start_app(
 async def shutdown_gracefully(
     app: web.Application, grace_secs: float, *, interrupt: asyncio.Event | None = None
 ) -> None:
-    """Phase 1 (gate closes), grace period (early exit when idle or on `interrupt`), phase 2 (streams closed)."""
+    """Phase 1 (gate closes), grace period (early exit when idle or on `interrupt`), phase 2 (turns stopped).
+
+    In phase 2 every running turn is cancelled: streams end with their closing frames and `[DONE]`,
+    non-streaming requests are answered 503.
+    """
     coordinator = app[SERVER_STATE].coordinator
     coordinator.begin()
     idle = await coordinator.wait_idle(grace_secs, interrupt=interrupt)
     if idle:
         logger.info("no active requests; shutting down")
         return
-    logger.info("grace period over; closing %d active stream(s)", coordinator.active_streams)
-    if not await coordinator.stop_streams(STREAM_CLOSE_SECS):
-        logger.warning("%d stream(s) did not close in time", coordinator.active_streams)
+    logger.info(
+        "grace period over; stopping %d active request(s), %d of them stream(s)",
+        coordinator.active_turns,
+        coordinator.active_streams,
+    )
+    if not await coordinator.stop_turns(TURN_STOP_SECS):
+        logger.warning("%d request(s) did not stop in time", coordinator.active_turns)
 
 
 async def close_agents(agents: Sequence[Agent]) -> None:

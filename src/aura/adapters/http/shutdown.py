@@ -2,8 +2,8 @@
 
 Phase 1: the gate closes; every new request, `/health` included, gets 503 JSON at once while
 in-flight turns keep running. Grace period: wait until no turn is active or the shutdown timeout
-elapses. Phase 2: every still-running stream is told to stop; each writes its closing frames
-(final chunk + `[DONE]`) before its turn is cancelled.
+elapses. Phase 2: every still-running turn is told to stop and cancelled: a stream writes its
+closing frames (final chunk + `[DONE]`), a non-streaming request is answered 503 JSON.
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ class ShutdownCoordinator:
 
     def __init__(self) -> None:
         self.shutting_down = False
-        self.streams_must_stop = asyncio.Event()
+        self.turns_must_stop = asyncio.Event()
+        """Phase 2: set when the grace period is over; every running turn (stream or not) stops."""
         self._active_turns = 0
         self._active_streams = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._no_streams = asyncio.Event()
-        self._no_streams.set()
 
     @property
     def active_turns(self) -> int:
@@ -51,7 +50,6 @@ class ShutdownCoordinator:
         self._idle.clear()
         if streaming:
             self._active_streams += 1
-            self._no_streams.clear()
         try:
             yield
         finally:
@@ -60,8 +58,6 @@ class ShutdownCoordinator:
                 self._idle.set()
             if streaming:
                 self._active_streams -= 1
-                if self._active_streams == 0:
-                    self._no_streams.set()
 
     def begin(self) -> None:
         """Phase 1: close the gate."""
@@ -79,12 +75,15 @@ class ShutdownCoordinator:
                 waiter.cancel()
         return self._idle.is_set()
 
-    async def stop_streams(self, within: float) -> bool:
-        """Phase 2: tell every stream to close; wait (bounded) until they have written `[DONE]`."""
-        self.streams_must_stop.set()
+    async def stop_turns(self, within: float) -> bool:
+        """Phase 2: tell every turn to stop; wait (bounded) until each has its closing answer.
+
+        Streams queue their closing frames (`[DONE]`), non-streaming requests their 503 answer.
+        """
+        self.turns_must_stop.set()
         try:
             async with asyncio.timeout(within):
-                await self._no_streams.wait()
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True

@@ -200,7 +200,7 @@ class SseStream:
         options = self.options
         stream_deadline = started + options.streaming_timeout_secs if options.streaming_timeout_secs > 0 else None
         first_deadline = started + options.first_chunk_timeout_secs if options.first_chunk_timeout_secs > 0 else None
-        stop = asyncio.ensure_future(self.coordinator.streams_must_stop.wait())
+        stop = asyncio.ensure_future(self.coordinator.turns_must_stop.wait())
         first = asyncio.ensure_future(self.first_event.wait())
         try:
             while True:
