@@ -384,3 +384,22 @@ def test_quoted_numbers_from_env_templating_are_accepted() -> None:
     assert config.llm.num_ctx == 16384  # type: ignore[union-attr]
     assert config.llm.num_predict == 256  # type: ignore[union-attr]
     assert config.agent.turn_depth == 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("max_tokens = 0\n", "agent.max_tokens: expected at least 1 output token"),
+        (
+            '[mcp.servers.k8s]\ntransport = "sse"\nurl = "not a url"\n',
+            "mcp.servers.k8s.url: expected an http:// or https:// URL",
+        ),
+    ],
+)
+def test_values_that_cannot_work_are_refused(extra: str, expected: str) -> None:
+    assert expected in str(config_error(with_openai(extra)))
+
+
+def test_llm_base_url_must_be_http() -> None:
+    text = with_openai().replace('model = "gpt-4o"', 'model = "gpt-4o"\nbase_url = "localhost:8000/v1"')
+    assert "llm.base_url: expected an http:// or https:// URL" in str(config_error(text))

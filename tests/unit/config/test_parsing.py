@@ -186,8 +186,8 @@ def test_common_llm_keys() -> None:
 
 @pytest.mark.parametrize(("value", "expected"), [("8000", 8000), ("8000.0", 8000), ("0.0", 0), ("0", 0)])
 def test_lenient_integers_accept_whole_floats(value: str, expected: int) -> None:
-    config = parse(with_openai(f"context_window = {value}\nmax_tokens = {value}\nturn_depth = {value}\n"))
-    assert (config.agent.context_window, config.agent.max_tokens, config.agent.turn_depth) == (expected,) * 3
+    config = parse(with_openai(f"context_window = {value}\nturn_depth = {value}\n"))
+    assert (config.agent.context_window, config.agent.turn_depth) == (expected,) * 2
     assert all(isinstance(n, int) for n in (config.agent.context_window, config.agent.turn_depth))
 
 

@@ -47,12 +47,19 @@ def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(st.none(), strategy)
 
 
+urls = st.builds(
+    "{}://{}:{}/{}".format,
+    st.sampled_from(["http", "https"]),
+    st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z]{2,6})?", fullmatch=True),
+    st.integers(1, 65535),
+    st.from_regex(r"[a-z0-9/_-]{0,20}", fullmatch=True),
+)
 common_llm: dict[str, Any] = {
-    "max_tokens": maybe(uint32),
+    "max_tokens": maybe(st.integers(1, 2**32 - 1)),
     "request_timeout_secs": seconds,
     "max_retries": st.integers(0, 10),
 }
-keyed = {"model": non_blank, "api_key": non_blank_secrets, "base_url": maybe(text)}
+keyed = {"model": non_blank, "api_key": non_blank_secrets, "base_url": maybe(urls)}
 toml_scalars = st.one_of(st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), text)
 llms = st.one_of(
     st.builds(OpenAIConfig, **keyed, **common_llm),
@@ -64,7 +71,7 @@ llms = st.one_of(
     st.builds(
         OllamaConfig,
         model=non_blank,
-        base_url=text,
+        base_url=urls,
         fallback_tool_parsing=st.booleans(),
         num_ctx=maybe(uint32),
         num_predict=maybe(uint32),
@@ -89,7 +96,7 @@ agents = st.builds(
     alias=maybe(non_blank),
     context=st.lists(text, max_size=3).map(tuple),
     temperature=maybe(st.floats(0, 2)),
-    max_tokens=maybe(uint32),
+    max_tokens=maybe(st.integers(1, 2**32 - 1)),
     reasoning_effort=maybe(st.sampled_from(["minimal", "low", "medium", "high"])),
     turn_depth=uint32,
     context_window=maybe(uint32),
@@ -105,7 +112,7 @@ server_common: dict[str, Any] = {
     "required": st.booleans(),
 }
 http_keys: dict[str, Any] = {
-    "url": non_blank,
+    "url": urls,
     "headers": st.dictionaries(keys, secrets, max_size=3),
     "headers_from_request": st.dictionaries(keys, text, max_size=3),
 }

@@ -15,6 +15,7 @@ Defaults here are the documented defaults; `loader.py` turns TOML into these cla
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -457,6 +458,11 @@ def validate_config(config: AgentConfig) -> list[ConfigProblem]:
         problem(("llm", "model"), "expected a non-empty model name")
     if llm.request_timeout_secs <= 0:
         problem(("llm", "request_timeout_secs"), "expected a positive number of seconds")
+    if llm.max_tokens == 0:
+        problem(("llm", "max_tokens"), "expected at least 1 output token (leave the key out for the default)")
+    base_url = getattr(llm, "base_url", None)
+    if isinstance(base_url, str) and not _is_http_url(base_url):
+        problem(("llm", "base_url"), "expected an http:// or https:// URL")
 
     agent = config.agent
     if not agent.name.strip():
@@ -467,6 +473,8 @@ def validate_config(config: AgentConfig) -> list[ConfigProblem]:
         problem(("agent", "temperature"), f"expected a number >= 0, got {agent.temperature:g}")
     if agent.created_at is not None and agent.created_at < 0:
         problem(("agent", "created_at"), "expected milliseconds since the Unix epoch (a non-negative integer)")
+    if agent.max_tokens == 0:
+        problem(("agent", "max_tokens"), "expected at least 1 output token (leave the key out for no limit)")
     if agent.tool_timeout_secs < 0:
         problem(("agent", "tool_timeout_secs"), "expected a number of seconds >= 0 (0 = no limit)")
 
@@ -505,6 +513,11 @@ def validate_config(config: AgentConfig) -> list[ConfigProblem]:
     return problems
 
 
+def _is_http_url(text: str) -> bool:
+    parsed = urllib.parse.urlsplit(text.strip())
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+
+
 def _validate_mcp_server(path: KeyPath, server: McpServerConfig, problem: Any) -> None:
     if server.timeout_secs < 0:
         problem((*path, "timeout_secs"), "expected a number of seconds >= 0 (0 = no limit)")
@@ -521,3 +534,5 @@ def _validate_mcp_server(path: KeyPath, server: McpServerConfig, problem: Any) -
             problem((*path, "command"), "expected the program to run (a non-empty string)")
     elif not server.url.strip():
         problem((*path, "url"), "expected the server URL (a non-empty string)")
+    elif not _is_http_url(server.url):
+        problem((*path, "url"), "expected an http:// or https:// URL (e.g. http://localhost:8081/mcp)")
