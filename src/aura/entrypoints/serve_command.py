@@ -32,6 +32,7 @@ from aura.adapters.telemetry import (
     ServerMetrics,
     configure_logging,
     configure_tracing,
+    log_context,
     metrics_handler,
     shutdown_tracing,
 )
@@ -442,6 +443,7 @@ async def _serve(
         extra_routes=metrics_routes,
         stop_signals=stop_signals,
         on_listening=on_listening,
+        request_scope=log_context,  # every log line of a request carries its ids
     )
 
 

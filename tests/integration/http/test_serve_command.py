@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -75,6 +76,40 @@ async def test_serves_a_config_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     assert code == 0, log
     assert "Loaded agent 'openai' (openai/gpt-4o)" in log
     assert "sk-test-do-not-log" not in log
+
+
+async def test_json_log_lines_of_a_request_carry_its_ids(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(CONFIG)
+    port = free_port()
+    process = await aura_serve("--port", str(port), "--config", str(config), env={"LOG_FORMAT": "json"})
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"http://127.0.0.1:{port}/health") as response:
+                        break
+                assert process.returncode is None, (await finished(process))[1]
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("aura serve did not start")
+            payload = {"messages": [{"role": "user", "content": "hi"}], "metadata": {"chat_session_id": "sess-json"}}
+            async with http.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=payload) as response:
+                assert response.status == 502  # nothing listens at the provider's base_url
+        process.send_signal(signal.SIGTERM)
+        code, log = await finished(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert code == 0, log
+    lines = [json.loads(line) for line in log.splitlines()]
+    [request_line] = [line for line in lines if line["message"].startswith("chat completion req_")]
+    [model_failure] = [line for line in lines if line["message"].startswith("model openai/gpt-4o failed")]
+    ids = {"request_id": request_line["request_id"], "session_id": "sess-json", "agent_id": "openai"}
+    assert request_line["request_id"].startswith("req_")
+    assert {key: request_line.get(key) for key in ids} == ids
+    assert {key: model_failure.get(key) for key in ids} == ids  # logged by the agent's turn, deeper down
 
 
 async def test_config_error_exits_1_without_traceback(tmp_path: Path) -> None:

@@ -8,15 +8,18 @@ from aura.adapters.http.agent_directory import UnknownDefaultAgent
 from aura.adapters.http.app import create_app
 from aura.adapters.http.observer import NoopObserver, ServerObserver
 from aura.adapters.http.options import ServerOptions, ToolResultMode
+from aura.adapters.http.request_scope import RequestScope, no_request_scope
 from aura.adapters.http.server import run_server, start_app
 
 __all__ = [
     "NoopObserver",
+    "RequestScope",
     "ServerObserver",
     "ServerOptions",
     "ToolResultMode",
     "UnknownDefaultAgent",
     "create_app",
+    "no_request_scope",
     "run_server",
     "start_app",
 ]

@@ -25,6 +25,7 @@ from aura.adapters.http.observer import (
 from aura.adapters.http.openapi import openapi_document
 from aura.adapters.http.options import ServerOptions, ToolResultMode
 from aura.adapters.http.request_keys import AGENT_ID, RESPONSE_STATUS
+from aura.adapters.http.request_scope import RequestScope, no_request_scope
 from aura.adapters.http.security import ApiKeyVerifier, CorsPolicy, api_key_auth
 from aura.adapters.http.shutdown import ShutdownCoordinator, shutdown_gate
 from aura.domain.agent import Agent
@@ -55,6 +56,7 @@ def create_app(
     tracer: Tracer | None = None,
     observer: ServerObserver | None = None,
     extra_routes: Iterable[web.AbstractRouteDef] = (),
+    request_scope: RequestScope = no_request_scope,
 ) -> web.Application:
     """Build the OpenAI-compatible application for already-built agents.
 
@@ -62,7 +64,9 @@ def create_app(
     `UnknownDefaultAgent`. `observer` receives the traffic figures (requests, streams, time to
     first token, tool calls; see `ServerObserver`); its failures are logged, never raised.
     `extra_routes` (e.g. `web.get("/metrics", handler)`) are served behind the same middlewares:
-    shutdown gate, CORS, API-key authentication, error envelope.
+    shutdown gate, CORS, API-key authentication, error envelope. `request_scope` is entered around
+    the handling of each chat completion (see `RequestScope`), e.g. the telemetry adapter's
+    `log_context` so that every log line of a request carries its ids.
 
     Serve it with `run_server`, or with an `AppRunner` created with `handler_cancellation=True` so a
     client that disconnects from a non-streaming request cancels its turn too (streams notice a
@@ -85,7 +89,7 @@ def create_app(
     if cors is not None:
         app.on_response_prepare.append(cors.add_response_headers)
     app[SERVER_STATE] = state
-    chat = ChatCompletionsHandler(directory, options, coordinator, tracer or NoopTracer(), guarded)
+    chat = ChatCompletionsHandler(directory, options, coordinator, tracer or NoopTracer(), guarded, request_scope)
     app.router.add_get("/health", health)
     app.router.add_get("/v1/models", list_models)
     app.router.add_post(CHAT_COMPLETIONS_PATH, chat.handle)

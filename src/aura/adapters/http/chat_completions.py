@@ -23,6 +23,7 @@ from aura.adapters.http.errors import UNAVAILABLE, UPSTREAM, ApiError
 from aura.adapters.http.observer import ServerObserver, TurnObservation
 from aura.adapters.http.options import ServerOptions
 from aura.adapters.http.request_keys import AGENT_ID, RESPONSE_STATUS
+from aura.adapters.http.request_scope import RequestScope, no_request_scope
 from aura.adapters.http.shutdown import ShutdownCoordinator
 from aura.adapters.http.sse import ChunkEncoder, StreamIdentity, finish_reason_of, usage_json
 from aura.adapters.http.streaming import SseStream, Termination, settle, turn_events
@@ -82,14 +83,22 @@ class ChatCompletionsHandler:
         coordinator: ShutdownCoordinator,
         tracer: Tracer,
         observer: ServerObserver,
+        request_scope: RequestScope = no_request_scope,
     ) -> None:
         self.directory = directory
         self.options = options
         self.coordinator = coordinator
         self.tracer = tracer
         self.observer = observer
+        self.request_scope = request_scope
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Parse, pick the agent, run the turn and answer, inside the request scope (log correlation)."""
+        request_id = new_request_id()
+        with self.request_scope(request_id=request_id, session_id=None, agent_id=None, trace_id=None):
+            return await self._handle(request, request_id)
+
+    async def _handle(self, request: web.Request, request_id: str) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > self.options.max_body_bytes:
             raise _too_large(self.options.max_body_bytes)
         body = await request.read()
@@ -100,7 +109,6 @@ class ChatCompletionsHandler:
         if self.options.auth_enabled:
             # The header carries this server's own API key: it must never travel on to an MCP server.
             headers.pop("authorization", None)
-        request_id = new_request_id()
         session_id = resolve_session_id(chat_request.metadata_session_id, headers)
         span = self.tracer.start_span(
             "POST /v1/chat/completions",
@@ -114,19 +122,23 @@ class ChatCompletionsHandler:
         )
         context = RequestContext(request_id=request_id, session_id=session_id, headers=headers, parent_span=span)
         prepared = _Prepared(agent, chat_request, context, new_completion_id(), int(time.time()))
-        logger.info(
-            "chat completion %s: agent=%s session=%s stream=%s history=%d",
-            request_id,
-            agent.id,
-            session_id,
-            chat_request.stream,
-            len(chat_request.history),
-        )
         try:
-            with self.coordinator.track(streaming=chat_request.stream):
-                if chat_request.stream:
-                    return await self._stream(request, prepared, span)
-                return await self._complete(prepared, span)
+            # Tasks started inside (the SSE producer, the turn, tool calls) copy the scope's context.
+            with self.request_scope(
+                request_id=request_id, session_id=session_id, agent_id=agent.id, trace_id=span.trace_id
+            ):
+                logger.info(
+                    "chat completion %s: agent=%s session=%s stream=%s history=%d",
+                    request_id,
+                    agent.id,
+                    session_id,
+                    chat_request.stream,
+                    len(chat_request.history),
+                )
+                with self.coordinator.track(streaming=chat_request.stream):
+                    if chat_request.stream:
+                        return await self._stream(request, prepared, span)
+                    return await self._complete(prepared, span)
         except asyncio.CancelledError:
             span.record_error("client disconnected")
             raise

@@ -13,6 +13,7 @@ from aura.adapters.http.agent_directory import UnknownDefaultAgent
 from aura.adapters.http.app import SERVER_STATE, create_app
 from aura.adapters.http.observer import ServerObserver
 from aura.adapters.http.options import ServerOptions
+from aura.adapters.http.request_scope import RequestScope, no_request_scope
 from aura.domain.agent import Agent
 from aura.ports.tracer import Tracer
 
@@ -96,16 +97,23 @@ async def run_server(
     extra_routes: Iterable[web.AbstractRouteDef] = (),
     stop_signals: Sequence[signal.Signals] = STOP_SIGNALS,
     on_listening: Callable[[int], None] | None = None,
+    request_scope: RequestScope = no_request_scope,
 ) -> int:
     """Serve `agents` until one of `stop_signals`, shut down gracefully, close the agents; returns the exit code.
 
-    A second signal during the grace period skips the rest of it. `observer` and `extra_routes`
-    are passed to `create_app`; `options.reuse_port` shares the port with other processes;
+    A second signal during the grace period skips the rest of it. `observer`, `extra_routes` and
+    `request_scope` are passed to `create_app`; `options.reuse_port` shares the port with other processes;
     `on_listening(port)` is called once the socket accepts connections.
     """
     try:
         app = create_app(
-            agents, options, default_agent=default_agent, tracer=tracer, observer=observer, extra_routes=extra_routes
+            agents,
+            options,
+            default_agent=default_agent,
+            tracer=tracer,
+            observer=observer,
+            extra_routes=extra_routes,
+            request_scope=request_scope,
         )
     except UnknownDefaultAgent as error:
         logger.error("%s", error)
