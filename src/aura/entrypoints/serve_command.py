@@ -448,12 +448,25 @@ async def _serve(
 
 
 async def start_agents(agents: Sequence[Agent]) -> None:
-    """Connect every toolset that needs it (MCP) and discover tools, so the first request pays nothing."""
+    """Connect every toolset that needs it (MCP) and discover tools, so the first request pays nothing.
+
+    Every toolset of every agent starts at once: startup takes as long as the slowest server, not
+    the sum of all. The first failure (a `required` MCP server that is down) is raised as is, and
+    the starts still running are cancelled.
+    """
+    starts = [
+        asyncio.ensure_future(start())
+        for agent in agents
+        for toolset in agent.toolsets
+        if (start := getattr(toolset, "start", None)) is not None
+    ]
+    try:
+        await asyncio.gather(*starts)
+    finally:
+        for pending in starts:
+            pending.cancel()
+        await asyncio.gather(*starts, return_exceptions=True)
     for agent in agents:
-        for toolset in agent.toolsets:
-            start = getattr(toolset, "start", None)
-            if start is not None:
-                await start()
         registry = await agent.tool_registry()
         logger.info("Loaded agent '%s' (%s) with %d tool(s)", agent.id, agent.model_string, len(registry.tools))
 
