@@ -41,7 +41,12 @@ async def test_requests_without_a_valid_key_get_401_in_the_openai_shape(
     http: aiohttp.ClientSession, headers: dict[str, str], message: str
 ) -> None:
     async with running_server([make_agent([reply("never")])], AUTH_OPTIONS) as server:
-        for method, path in (("GET", "/v1/models"), ("POST", "/v1/chat/completions"), ("GET", "/openapi.json")):
+        for method, path in (
+            ("GET", "/v1/models"),
+            ("GET", "/v1/models/tester"),
+            ("POST", "/v1/chat/completions"),
+            ("GET", "/openapi.json"),
+        ):
             async with http.request(method, f"{server.url}{path}", json={"messages": user("x")}, headers=headers) as r:
                 status, body, text = await answer(r)
                 challenge = r.headers.get("WWW-Authenticate", "")

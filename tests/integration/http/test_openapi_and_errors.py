@@ -87,6 +87,50 @@ async def test_responses_match_the_openapi_document(http: aiohttp.ClientSession,
         check(doc, response_schema(doc, "/v1/chat/completions", "post", 200), await response.json())
 
 
+MODEL_NOT_FOUND = "The model `{}` does not exist or you do not have access to it."
+
+
+async def test_retrieve_model_answers_the_listed_entry_or_404(
+    http: aiohttp.ClientSession, server: RunningServer
+) -> None:
+    doc = await document(http, server.url)
+    async with http.get(f"{server.url}/v1/models") as response:
+        listed = {entry["id"]: entry for entry in (await response.json())["data"]}
+    for model in ("main", "broken"):
+        async with http.get(f"{server.url}/v1/models/{model}") as response:
+            assert response.status == 200
+            body = await response.json()
+        check(doc, response_schema(doc, "/v1/models/{model}", "get", 200), body)
+        assert body == listed[model]
+    async with http.get(f"{server.url}/v1/models/tester") as response:  # the name of the agent aliased `main`
+        assert (response.status, (await response.json())["id"]) == (200, "main")
+
+    async with http.get(f"{server.url}/v1/models/gpt-4o") as response:
+        assert response.status == 404
+        error = await response.json()
+    check(doc, response_schema(doc, "/v1/models/{model}", "get", 404), error)
+    assert error == {
+        "error": {
+            "message": MODEL_NOT_FOUND.format("gpt-4o"),
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_found",
+        }
+    }
+
+
+async def test_retrieve_model_with_one_agent_still_rejects_other_ids_and_accepts_slashes(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with running_server([make_agent(alias="team/sre")]) as running:
+        async with http.get(f"{running.url}/v1/models/team/sre") as response:
+            assert response.status == 200
+            assert (await response.json())["id"] == "team/sre"
+        async with http.get(f"{running.url}/v1/models/anything") as response:
+            assert response.status == 404
+            assert (await response.json())["error"]["code"] == "model_not_found"
+
+
 async def test_stream_frames_match_the_openapi_document(http: aiohttp.ClientSession, server: RunningServer) -> None:
     doc = await document(http, server.url)
     frames = await stream_frames(http, server.url, {"model": "main", "messages": user("go")})

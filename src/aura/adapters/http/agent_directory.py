@@ -57,10 +57,15 @@ class AgentDirectory:
             return found
         if len(self.agents) == 1:
             return self.agents[0]
-        raise ApiError(
-            404,
-            f"The model `{model}` does not exist or you do not have access to it.",
-            "invalid_request_error",
-            "model",
-            "model_not_found",
-        )
+        raise model_not_found(model)
+
+
+def model_not_found(model: str) -> ApiError:
+    """OpenAI's 404 for an unknown model (code `model_not_found`)."""
+    return ApiError(
+        404,
+        f"The model `{model}` does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model",
+        "model_not_found",
+    )

@@ -12,7 +12,7 @@ import attrs
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from aura.adapters.http.agent_directory import AgentDirectory
+from aura.adapters.http.agent_directory import AgentDirectory, model_not_found
 from aura.adapters.http.chat_completions import CHAT_COMPLETIONS_PATH, ChatCompletionsHandler
 from aura.adapters.http.errors import Handler, error_middleware
 from aura.adapters.http.observer import (
@@ -92,6 +92,8 @@ def create_app(
     chat = ChatCompletionsHandler(directory, options, coordinator, tracer or NoopTracer(), guarded, request_scope)
     app.router.add_get("/health", health)
     app.router.add_get("/v1/models", list_models)
+    # `.+`: an agent id may contain a slash (`team/sre`).
+    app.router.add_get("/v1/models/{model:.+}", retrieve_model)
     app.router.add_post(CHAT_COMPLETIONS_PATH, chat.handle)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_routes(list(extra_routes))
@@ -135,6 +137,16 @@ async def list_models(request: web.Request) -> web.Response:
     return web.json_response(
         {"object": "list", "data": [_model_entry(agent, state) for agent in state.directory.agents]}
     )
+
+
+async def retrieve_model(request: web.Request) -> web.Response:
+    """OpenAI "retrieve model": the agent with this id (or name), or 404 `model_not_found`."""
+    state = request.app[SERVER_STATE]
+    model = request.match_info["model"]
+    agent = state.directory.find(model)
+    if agent is None:
+        raise model_not_found(model)
+    return web.json_response(_model_entry(agent, state))
 
 
 def _model_entry(agent: Agent, state: ServerState) -> dict[str, Any]:

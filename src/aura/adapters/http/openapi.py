@@ -285,6 +285,26 @@ _PATHS: dict[str, Any] = {
             },
         }
     },
+    "/v1/models/{model}": {
+        "get": {
+            "summary": "One served agent, as an OpenAI model",
+            "parameters": [
+                {
+                    "name": "model",
+                    "in": "path",
+                    "required": True,
+                    "description": "The agent id (its alias if set, else its name); the name is accepted too.",
+                    "schema": {"type": "string", "minLength": 1},
+                }
+            ],
+            "responses": {
+                "200": {"description": "The agent.", "content": {"application/json": {"schema": _ref("Model")}}},
+                "401": _UNAUTHORIZED,
+                "404": {"description": "No such agent (code `model_not_found`).", **_ERROR_RESPONSE},
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
     "/v1/chat/completions": {
         "post": {
             "summary": "Run one agent turn",
