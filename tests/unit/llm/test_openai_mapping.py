@@ -1,15 +1,22 @@
-"""OpenAI adapter without I/O: request bodies, the chunk reader, error classification, shared error helpers."""
+"""OpenAI adapter without I/O: request bodies, the chunk reader, SSE decoding, the adapter over an in-memory
+transport, error classification, shared error helpers."""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import itertools
 import json
 import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx2
 import openai
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aura.adapters.llm._errors import (
     REDACTED,
@@ -19,13 +26,17 @@ from aura.adapters.llm._errors import (
     retry_after_seconds,
 )
 from aura.adapters.llm.openai import (
+    DONE_DRAIN_SECONDS,
     ChatCompletionStreamReader,
     OpenAIChatModel,
+    SseDataDecoder,
     build_request_body,
     classify_openai_error,
+    decode_chunk,
     is_reasoning_model,
     retry_after_hint,
 )
+from aura.adapters.llm.retry import RetryPolicy
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
     FinishReason,
@@ -318,6 +329,303 @@ def test_malformed_chunks_are_malformed_response_errors(data: object, what: str)
     assert error.kind is ProviderErrorKind.MALFORMED_RESPONSE
     assert not error.retryable
     assert what in error.message
+
+
+# --- SSE decoding -------------------------------------------------------------------------------
+
+
+def decode_all(*pieces: bytes) -> list[bytes]:
+    decoder = SseDataDecoder()
+    return [data for piece in pieces for data in decoder.feed(piece)]
+
+
+SSE_BODY = (
+    b": keep-alive comment\n"
+    b'event: message\nid: 7\nretry: 100\ndata: {"a": 1}\n\n'
+    b'data:{"b": 2}\r\n\r\n'
+    b'data: {"c":\r'
+    b"data:  3}\r\r"
+    b"data\n\n"
+    b"database: not data\n\n"
+    b"data: [DONE]\n\n"
+)
+SSE_EVENTS = [b'{"a": 1}', b'{"b": 2}', b'{"c":\n 3}', b"", b"[DONE]"]
+
+
+def test_sse_events_are_split_on_lf_crlf_and_cr_with_data_lines_joined() -> None:
+    assert decode_all(SSE_BODY) == SSE_EVENTS
+
+
+@pytest.mark.parametrize("cut", range(1, len(SSE_BODY)))
+def test_sse_events_survive_any_split_of_the_body(cut: int) -> None:
+    assert decode_all(SSE_BODY[:cut], SSE_BODY[cut:]) == SSE_EVENTS
+
+
+def test_sse_events_survive_a_body_fed_byte_by_byte() -> None:
+    assert decode_all(*(SSE_BODY[i : i + 1] for i in range(len(SSE_BODY)))) == SSE_EVENTS
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(SSE_BODY)), max_size=12))
+def test_sse_events_survive_any_number_of_splits(cuts: list[int]) -> None:
+    bounds = [0, *sorted(cuts), len(SSE_BODY)]
+    assert decode_all(*(SSE_BODY[a:b] for a, b in itertools.pairwise(bounds))) == SSE_EVENTS
+
+
+def test_an_event_the_body_leaves_unfinished_is_dropped() -> None:
+    assert decode_all(b'data: {"a": 1}\n\ndata: {"b"', b": 2}\n") == [b'{"a": 1}']
+
+
+def test_events_without_data_are_not_dispatched() -> None:
+    assert decode_all(b"event: ping\n\nid: 3\n\n\n\n: comment\n\n") == []
+
+
+def test_an_in_stream_error_object_is_raised_like_the_sdk_raises_it() -> None:
+    request = httpx2.Request("POST", URL)
+    body = {"message": f"internal failure (key {KEY})", "type": "server_error", "code": 500}
+    with pytest.raises(openai.APIError) as raised:
+        decode_chunk(json.dumps({"error": body}).encode(), request)
+    assert raised.value.body == body
+    error = classify(raised.value)
+    assert error.kind is ProviderErrorKind.SERVER_ERROR
+    assert "internal failure" in error.message
+    assert KEY not in error.message
+    with pytest.raises(openai.APIError) as plain:
+        decode_chunk(b'{"error": "overloaded"}', request)
+    assert plain.value.body == "overloaded"
+    assert decode_chunk(b'{"error": null, "choices": []}', request) == {"error": None, "choices": []}
+
+
+def test_undecodable_event_data_is_malformed() -> None:
+    request = httpx2.Request("POST", URL)
+    with pytest.raises(ProviderError) as not_utf8:
+        decode_chunk(b'{"choices": "\xff"}', request)
+    assert not_utf8.value.kind is ProviderErrorKind.MALFORMED_RESPONSE
+    with pytest.raises(json.JSONDecodeError) as not_json:
+        decode_chunk(b'{"choices": [', request)
+    assert classify(not_json.value).kind is ProviderErrorKind.MALFORMED_RESPONSE
+
+
+# --- the adapter over an in-memory transport ----------------------------------------------------
+
+
+class ScriptedBody(httpx2.AsyncByteStream):
+    """A response body sent in pieces; an exception in `pieces` is raised there, `None` never ends."""
+
+    def __init__(self, pieces: Sequence[bytes | Exception | None]) -> None:
+        self.pieces = pieces
+        self.sent = 0
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            if piece is None:
+                await asyncio.sleep(3600)
+            elif isinstance(piece, Exception):
+                raise piece
+            else:
+                self.sent += 1
+                yield piece
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class ScriptedUpstream:
+    """Answers each request with the next scripted response; records requests and response bodies."""
+
+    def __init__(self, *responses: Callable[[], httpx2.Response]) -> None:
+        self.responses = list(responses)
+        self.requests: list[httpx2.Request] = []
+        self.bodies: list[ScriptedBody] = []
+
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        response = self.responses.pop(0)()
+        if isinstance(response.stream, ScriptedBody):
+            self.bodies.append(response.stream)
+        return response
+
+    def model(self, model: str = "gpt-4o") -> OpenAIChatModel:
+        chat_model = OpenAIChatModel(
+            model, KEY, "https://api.example.test/v1", retry=RetryPolicy(max_attempts=2, base_delay=0.001)
+        )
+        chat_model._client = openai.AsyncOpenAI(
+            api_key=KEY,
+            base_url="https://api.example.test/v1",
+            max_retries=0,
+            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(self.handle)),
+        )
+        return chat_model
+
+
+def sse(*pieces: bytes | Exception | None) -> Callable[[], httpx2.Response]:
+    return lambda: httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=ScriptedBody(pieces))
+
+
+def event(data: dict[str, Any] | str) -> bytes:
+    return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode()
+
+
+def status(code: int, message: str, **headers: str) -> Callable[[], httpx2.Response]:
+    return lambda: httpx2.Response(code, json={"error": {"message": message, "type": "x"}}, headers=headers)
+
+
+REQUEST = ChatRequest((SystemMessage("Be brief."), UserMessage("Hi")), settings=GenerationSettings(temperature=0.1))
+
+
+async def collect(model: OpenAIChatModel, request: ChatRequest = REQUEST) -> list[ModelEvent]:
+    try:
+        return [item async for item in model.stream(request)]
+    finally:
+        await model.aclose()
+
+
+async def collect_error(model: OpenAIChatModel) -> tuple[list[ModelEvent], ProviderError]:
+    events: list[ModelEvent] = []
+
+    async def consume() -> None:
+        async for item in model.stream(REQUEST):
+            events.append(item)
+
+    try:
+        with pytest.raises(ProviderError) as raised:
+            await consume()
+    finally:
+        await model.aclose()
+    return events, raised.value
+
+
+async def test_the_body_built_by_the_mapping_is_what_goes_on_the_wire() -> None:
+    upstream = ScriptedUpstream(sse(event("[DONE]")))
+    await collect(upstream.model())
+    [request] = upstream.requests
+    assert (request.method, str(request.url)) == ("POST", URL)
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert json.loads(request.content) == build_request_body("gpt-4o", REQUEST)
+
+
+async def test_a_stream_in_odd_pieces_with_crlf_is_read_up_to_done() -> None:
+    wire = (
+        event(chunk({"role": "assistant", "content": ""}))
+        + event(chunk({"reasoning_content": "Hmm."}))
+        + event(chunk({"content": "Hel"}))
+        + event(chunk({"content": "lo"}))
+        + event(chunk({}, "stop"))
+        + event(usage_chunk(9, 2))
+    ).replace(b"\n", b"\r\n")
+    upstream = ScriptedUpstream(
+        sse(wire[:7], wire[7:90], wire[90:], b"data: [DONE]\r\n\r\n", event(chunk({"content": "late"})))
+    )
+    assert await collect(upstream.model()) == [
+        ReasoningDelta("Hmm."),
+        TextDelta("Hel"),
+        TextDelta("lo"),
+        UsageReported(Usage(9, 2, 11)),
+        ModelFinished(FinishReason.STOP),
+    ]
+    assert upstream.bodies[0].closed
+
+
+async def test_tool_calls_are_assembled_from_the_wire() -> None:
+    opening = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": ""}}
+    upstream = ScriptedUpstream(
+        sse(
+            event(chunk({"tool_calls": [opening]})),
+            event(chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]})),
+            event(chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]})),
+            event(chunk({}, "tool_calls")),
+            event("[DONE]"),
+        )
+    )
+    assert await collect(upstream.model()) == [
+        ToolCallReady(ToolCall("call_1", "lookup", '{"city":"Oslo"}')),
+        ModelFinished(FinishReason.TOOL_CALLS),
+    ]
+
+
+async def test_a_consumer_that_stops_early_closes_the_response_at_once() -> None:
+    upstream = ScriptedUpstream(sse(event(chunk({"content": "one"})), event(chunk({"content": "two"})), None))
+    model = upstream.model()
+    events = model.stream(REQUEST)
+    assert isinstance(events, AsyncGenerator)
+    try:
+        assert await anext(events) == TextDelta("one")
+        await events.aclose()
+    finally:
+        await model.aclose()
+    assert upstream.bodies[0].closed
+    assert upstream.bodies[0].sent == 1
+
+
+async def test_a_server_that_keeps_the_stream_open_after_done_is_not_waited_for() -> None:
+    upstream = ScriptedUpstream(sse(event(chunk({"content": "ok"})), event("[DONE]"), None))
+    started = time.monotonic()
+    assert await collect(upstream.model()) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
+    assert time.monotonic() - started < DONE_DRAIN_SECONDS + 2
+    assert upstream.bodies[0].closed
+
+
+async def test_a_body_that_ends_without_done_finishes_cleanly() -> None:
+    upstream = ScriptedUpstream(sse(event(chunk({"content": "ok"})), b'data: {"unfinished'))
+    assert await collect(upstream.model()) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
+
+
+@pytest.mark.parametrize(
+    ("failure", "kind"),
+    [
+        (httpx2.RemoteProtocolError("peer closed connection without sending complete message body"), "CONNECTION"),
+        (httpx2.ReadTimeout("timed out"), "TIMEOUT"),
+    ],
+)
+async def test_a_transport_failure_after_the_first_event_surfaces_and_is_not_retried(
+    failure: Exception, kind: str
+) -> None:
+    upstream = ScriptedUpstream(sse(event(chunk({"content": "Partial"})), failure), sse(event("[DONE]")))
+    events, error = await collect_error(upstream.model())
+    assert events == [TextDelta("Partial")]
+    assert error.kind is ProviderErrorKind[kind]
+    assert "api.example.test" in error.message
+    assert len(upstream.requests) == 1
+    assert upstream.bodies[0].closed
+
+
+async def test_a_transport_failure_before_the_first_event_is_retried() -> None:
+    upstream = ScriptedUpstream(sse(httpx2.ReadError("reset")), sse(event(chunk({"content": "ok"})), event("[DONE]")))
+    assert await collect(upstream.model()) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
+    assert len(upstream.requests) == 2
+
+
+async def test_an_error_object_before_the_first_event_is_retried_then_reported_without_the_key() -> None:
+    failure = event({"error": {"message": f"overloaded, key {KEY}", "type": "server_error"}})
+    upstream = ScriptedUpstream(sse(failure), sse(failure))
+    events, error = await collect_error(upstream.model())
+    assert events == []
+    assert error.kind is ProviderErrorKind.SERVER_ERROR
+    assert "overloaded" in error.message
+    assert KEY not in error.message
+    assert len(upstream.requests) == 2
+
+
+async def test_an_undecodable_chunk_is_malformed_and_not_retried() -> None:
+    upstream = ScriptedUpstream(sse(event(chunk({"content": "ok"})), b'data: {"choices": [\n\n'), sse(event("[DONE]")))
+    events, error = await collect_error(upstream.model())
+    assert events == [TextDelta("ok")]
+    assert error.kind is ProviderErrorKind.MALFORMED_RESPONSE
+    assert "not valid JSON" in error.message
+    assert len(upstream.requests) == 1
+
+
+async def test_status_errors_before_the_stream_are_classified_and_retried_after_retry_after() -> None:
+    upstream = ScriptedUpstream(
+        status(429, "slow down", **{"retry-after-ms": "1"}), sse(event(chunk({"content": "ok"})), event("[DONE]"))
+    )
+    assert await collect(upstream.model()) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
+    assert len(upstream.requests) == 2
+    denied = ScriptedUpstream(status(401, f"Incorrect API key provided: {KEY}"))
+    _, error = await collect_error(denied.model())
+    assert (error.kind, error.status_code) == (ProviderErrorKind.AUTHENTICATION, 401)
+    assert KEY not in error.message
+    assert len(denied.requests) == 1
 
 
 # --- error classification -----------------------------------------------------------------------

@@ -11,14 +11,24 @@ Parameter mapping (SPEC-reference §4.7):
 
 Reasoning text is read from `delta.reasoning_content` (DeepSeek, llama.cpp, older vLLM) or `delta.reasoning`
 (OpenRouter, newer vLLM); a delta carrying both is counted once.
+
+The SDK sends the request (`AsyncOpenAI.post` with the body from `build_request_body`: auth, headers,
+timeouts, status errors), but the stream is read here from the raw SSE bytes, one `json.loads` per event: the
+SDK's typed-params transform of every request and its pydantic `ChatCompletionChunk` per chunk were most of
+the server's CPU time under load (docs/performance.md). Failures keep the SDK's shapes (`APIError` for an
+in-stream error object, `APITimeoutError` and `APIConnectionError` for transport failures), so one classifier
+maps them all.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import ssl
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -62,8 +72,15 @@ from aura.ports.chat_model import ChatRequest, GenerationSettings
 logger = logging.getLogger(__name__)
 
 PROVIDER = "openai"
+CHAT_COMPLETIONS_PATH = "/chat/completions"
 REASONING_MODEL_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 DEFAULT_RETRY = RetryPolicy()
+
+# After `[DONE]` the rest of an HTTP/1.1 body (the last chunk marker) is read so the connection goes back to the
+# pool instead of being closed; a server that keeps the stream open longer than this is cut off (as the SDK does).
+DONE_DRAIN_SECONDS = 0.1
+# What a broken transport raises while the body is read (the SDK's stream wraps the same in APIConnectionError).
+_TRANSPORT_ERRORS = (httpx2.RequestError, ssl.SSLError)
 
 _FINISH_REASONS = {
     "stop": FinishReason.STOP,
@@ -303,6 +320,108 @@ class ChatCompletionStreamReader:
         return Usage(prompt, completion, counts.get("total_tokens", prompt + completion))
 
 
+# --- the SSE stream -----------------------------------------------------------------------------
+
+
+class SseDataDecoder:
+    """Splits a `text/event-stream` body, fed in arbitrary pieces, into the `data` of each event.
+
+    Lines end in LF, CRLF or CR; an event's `data:` lines are joined with LF and the event is complete at
+    the blank line after it. Comments and the `event`, `id` and `retry` fields are skipped: Chat Completions
+    streams carry everything in `data`. An event left unfinished when the body ends is dropped, as the SSE
+    specification says.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[bytes] = []  # the start of a line that has not ended yet
+        self._data: list[bytes] = []  # the data lines of the event being read
+        self._skip_lf = False  # the last piece ended in CR, so a LF starting the next one ends no line
+
+    def feed(self, piece: bytes) -> list[bytes]:
+        """The data of every event completed by `piece`."""
+        if not piece:
+            return []
+        if self._skip_lf:
+            self._skip_lf = False
+            if piece[:1] == b"\n":
+                piece = piece[1:]
+        if b"\r" in piece:
+            self._skip_lf = piece[-1:] == b"\r"
+            piece = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" not in piece:
+            if piece:
+                self._pending.append(piece)
+            return []
+        if self._pending:
+            self._pending.append(piece)
+            piece = b"".join(self._pending)
+            self._pending.clear()
+        lines = piece.split(b"\n")
+        rest = lines.pop()
+        if rest:
+            self._pending.append(rest)
+        events: list[bytes] = []
+        for line in lines:
+            if not line:
+                if self._data:
+                    events.append(self._data[0] if len(self._data) == 1 else b"\n".join(self._data))
+                    self._data = []
+            elif line.startswith(b"data"):
+                field, _, value = line.partition(b":")
+                if field == b"data":
+                    self._data.append(value[1:] if value[:1] == b" " else value)
+        return events
+
+
+def decode_chunk(data: bytes, request: httpx2.Request) -> object:
+    """One event's data as JSON; an `{"error": …}` object is raised as the SDK raises it (`openai.APIError`)."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as error:
+        raise malformed(PROVIDER, f"stream data is not valid UTF-8 ({error.reason})") from error
+    chunk = json.loads(text)
+    if isinstance(chunk, dict):
+        error_body = chunk.get("error")
+        if error_body:
+            message = error_body.get("message") if isinstance(error_body, Mapping) else None
+            if not isinstance(message, str) or not message:
+                message = "An error occurred during streaming"
+            raise openai.APIError(message, request, body=error_body)
+    return chunk
+
+
+async def read_chunks(response: httpx2.Response) -> AsyncGenerator[object, None]:
+    """The decoded `chat.completion.chunk`s of a streamed response, up to `[DONE]` or the end of the body.
+
+    Transport failures while reading are raised as the SDK's `APITimeoutError`/`APIConnectionError`.
+    """
+    decoder = SseDataDecoder()
+    request = response.request
+    try:
+        async with contextlib.aclosing(response.aiter_bytes()) as pieces:
+            async for piece in pieces:
+                for data in decoder.feed(piece):
+                    if data.startswith(b"[DONE]"):
+                        if response.http_version == "HTTP/1.1":
+                            await _drain(pieces)
+                        return
+                    yield decode_chunk(data, request)
+    except httpx2.TimeoutException as error:
+        raise openai.APITimeoutError(request=request) from error
+    except _TRANSPORT_ERRORS as error:
+        raise openai.APIConnectionError(request=request) from error
+
+
+async def _drain(pieces: AsyncIterator[bytes]) -> None:
+    """Read what follows `[DONE]` (normally only the end of the body), briefly, ignoring it and its failures."""
+    try:
+        async with asyncio.timeout(DONE_DRAIN_SECONDS):
+            async for _ in pieces:
+                pass
+    except (TimeoutError, *_TRANSPORT_ERRORS):
+        pass
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 
@@ -346,13 +465,6 @@ def retry_after_hint(error: Exception) -> float | None:
     if isinstance(error, openai.APIStatusError):
         return retry_after_seconds(error.response.headers)
     return None
-
-
-def _as_json(chunk: object) -> object:
-    """The chunk as the plain JSON the server sent (the SDK builds models without validating them)."""
-    if isinstance(chunk, openai.BaseModel):
-        return chunk.model_dump(mode="json", exclude_unset=True, warnings=False)
-    return chunk
 
 
 # --- the adapter --------------------------------------------------------------------------------
@@ -403,32 +515,28 @@ class OpenAIChatModel:
         events = stream_with_retries(
             lambda: self._stream_once(body), self._classify, self._retry, retry_after=retry_after_hint
         )
-        async for event in events:
-            yield event
+        # closed here, not when garbage collected: a consumer that stops early releases the connection at once
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
 
     async def aclose(self) -> None:
         await self._client.close()
 
     async def _stream_once(self, body: Mapping[str, Any]) -> AsyncIterator[ModelEvent]:
-        omit = openai.omit
-        stream = await self._client.chat.completions.create(
-            model=body["model"],
-            messages=body["messages"],
-            stream=True,
-            stream_options=body["stream_options"],
-            tools=body.get("tools", omit),
-            temperature=body.get("temperature", omit),
-            max_tokens=body.get("max_tokens", omit),
-            max_completion_tokens=body.get("max_completion_tokens", omit),
-            reasoning_effort=body.get("reasoning_effort", omit),
-        )
+        # `post` sends `body` as it is (it is already the wire JSON) and raises status errors before the
+        # stream starts; `chat.completions.create` would also walk the whole body through its typed-params
+        # transform, which costs more per request than reading the stream.
+        response = await self._client.post(CHAT_COMPLETIONS_PATH, body=body, cast_to=httpx2.Response, stream=True)
         reader = ChatCompletionStreamReader()
         try:
-            async for chunk in stream:
-                for event in reader.feed(_as_json(chunk)):
-                    yield event
+            async with contextlib.aclosing(read_chunks(response)) as chunks:
+                async for chunk in chunks:
+                    for event in reader.feed(chunk):
+                        yield event
         finally:
-            await stream.close()
+            # also when the consumer stops early: the connection is released at once
+            await response.aclose()
         for event in reader.finish():
             yield event
 
