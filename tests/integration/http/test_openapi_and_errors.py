@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
+import schemathesis
 from jsonschema import Draft202012Validator
 
 from aura.adapters.http import ServerOptions
 from aura.adapters.http.app import SERVER_STATE
-from aura.adapters.http.openapi import EVENT_SCHEMAS
+from aura.adapters.http.openapi import EVENT_SCHEMAS, openapi_document
 from aura.domain.agent import Agent, AgentSettings
 from aura.domain.errors import ProviderErrorKind
 from aura.domain.events import TurnEvent
@@ -85,6 +87,15 @@ async def test_responses_match_the_openapi_document(http: aiohttp.ClientSession,
     async with http.post(f"{server.url}/v1/chat/completions", json=request_body) as response:
         assert response.status == 200
         check(doc, response_schema(doc, "/v1/chat/completions", "post", 200), await response.json())
+
+
+async def test_a_stream_conforms_to_the_document_as_schemathesis_reads_it(server: RunningServer) -> None:
+    """Schemathesis (tests/fuzz) reads a `text/event-stream` schema as the schema of each event (OpenAPI 3.2 style)."""
+    operation = schemathesis.openapi.from_dict(openapi_document())["/v1/chat/completions"]["POST"]
+    case = operation.Case(body={"model": "main", "messages": user("go"), "stream": True}, media_type="application/json")
+    response = await asyncio.to_thread(case.call_and_validate, base_url=server.url, timeout=30)
+    assert response.headers["content-type"] == ["text/event-stream"]
+    assert b"event: aura.tool_complete" in response.content
 
 
 MODEL_NOT_FOUND = "The model `{}` does not exist or you do not have access to it."
@@ -170,6 +181,22 @@ async def test_stream_frames_match_the_openapi_document(http: aiohttp.ClientSess
             b'{"model": "broken", "messages": [{"role": "user", "content": "x"}]}',
             502,
             "The upstream model provider",
+        ),
+        (
+            "POST",
+            "/v1/chat/completions",
+            b'{"model": "main", "messages": [{"role": "user", "content": "x"}], '
+            b'"metadata": {"chat_session_id": "a\\r\\nSet-Cookie: x=1"}}',
+            400,
+            "metadata.chat_session_id: must not contain control characters",
+        ),
+        (
+            "POST",
+            "/v1/chat/completions",
+            b'{"model": "main", "stream": true, "messages": [{"role": "user", "content": "x"}], '
+            b'"metadata": {"chat_session_id": "\\u0000"}}',
+            400,
+            "metadata.chat_session_id: must not contain control characters",
         ),
         ("POST", "/v1/chat/completions", b'{"messages": "' + b"x" * 5000 + b'"}', 413, "4096"),
         ("GET", "/v1/chat/completions", None, 405, "Method GET is not allowed"),

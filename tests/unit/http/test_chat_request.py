@@ -115,6 +115,14 @@ def test_unknown_fields_are_ignored() -> None:
             "metadata.chat_session_id: expected a string",
             "metadata.chat_session_id",
         ),
+        *(
+            (
+                body(metadata={"chat_session_id": session_id}),
+                "metadata.chat_session_id: must not contain control characters",
+                "metadata.chat_session_id",
+            )
+            for session_id in ("a\nb", "a\r", "\x00", "tab\tbed", "\x7f", "\x1b[31m")
+        ),
         (json.dumps({"model": "m"}).encode(), "messages: required field is missing", "messages"),
         (body(messages={"role": "user"}), "messages: expected an array, got object", "messages"),
         (body(messages=[]), "No messages provided", "messages"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -159,6 +160,9 @@ def _max_tokens(data: dict[str, Any]) -> int | None:
     return None
 
 
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _metadata_session_id(metadata: Any) -> str | None:
     if metadata is None:
         return None
@@ -168,6 +172,12 @@ def _metadata_session_id(metadata: Any) -> str | None:
     if session_id is not None and not isinstance(session_id, str):
         raise invalid_request(
             f"metadata.chat_session_id: expected a string, got {_json_type(session_id)}", "metadata.chat_session_id"
+        )
+    if session_id is not None and _CONTROL_CHARACTER.search(session_id):
+        # It is echoed in the X-Chat-Session-Id response header (where aiohttp refuses control
+        # characters, dropping the connection) and written to logs.
+        raise invalid_request(
+            "metadata.chat_session_id: must not contain control characters", "metadata.chat_session_id"
         )
     return session_id
 

@@ -103,7 +103,13 @@ _SCHEMAS: dict[str, Any] = {
             "max_completion_tokens": {"type": ["integer", "null"], "minimum": 0},
             "metadata": {
                 "type": ["object", "null"],
-                "properties": {"chat_session_id": {"type": "string"}},
+                "properties": {
+                    "chat_session_id": {
+                        "type": "string",
+                        "pattern": "^[^\\x00-\\x1f\\x7f]*$",
+                        "description": "Echoed in the X-Chat-Session-Id header: no control characters.",
+                    }
+                },
             },
         },
         "required": ["messages"],
@@ -252,6 +258,22 @@ EVENT_SCHEMAS = {
 }
 """SSE event name → the component schema of its `data:` JSON."""
 
+# OpenAPI 3.2 reads the schema of a `text/event-stream` response as the schema of each event, as a
+# client parses it (schemathesis does so for 3.1 documents too); `data` is JSON text or `[DONE]`.
+_SCHEMAS["ServerSentEvent"] = _closed(
+    {
+        "event": {
+            "enum": ["message", *EVENT_SCHEMAS],
+            "description": "`message` (no `event:` line) for `data: <ChatCompletionChunk>` and `data: [DONE]`; "
+            "an `aura.*` name for `data: <Aura*Event>`.",
+        },
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+    ["data"],
+)
+
 _UNAVAILABLE = {"description": "The server is shutting down.", **_ERROR_RESPONSE}
 _UNAUTHORIZED = {
     "description": "API-key authentication is on and the `Authorization: Bearer <key>` header is missing, "
@@ -324,7 +346,7 @@ _PATHS: dict[str, Any] = {
                     "headers": {"X-Chat-Session-Id": {"schema": {"type": "string"}}},
                     "content": {
                         "application/json": {"schema": _ref("ChatCompletion")},
-                        "text/event-stream": {"schema": {"type": "string"}},
+                        "text/event-stream": {"schema": _ref("ServerSentEvent")},
                     },
                 },
                 "400": {"description": "Malformed body or invalid field (the message names it).", **_ERROR_RESPONSE},
