@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TypeVar
 
 import attrs
@@ -39,7 +39,7 @@ async def stream_with_retries(
     policy: RetryPolicy,
     *,
     retry_after: Callable[[Exception], float | None] = lambda _: None,
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """Yield from `open_stream()`, reopening it on retryable errors raised before the first item.
 
     `classify` maps an SDK exception to a `ProviderError` (None: not a provider error, re-raise).
