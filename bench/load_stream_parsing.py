@@ -3,9 +3,9 @@
     python bench/load_stream_parsing.py [--levels 100 1000]
 
 Serves one agent with `create_app` in a worker process, twice: once with the real `OpenAIChatModel`
-(the openai SDK builds a pydantic model per chunk) and once with `LeanSseModel`, a minimal ChatModel
-that reads the upstream's SSE lines with aiohttp and `json.loads` (text only: no tools, no errors, no
-retries, so it is an experiment, not an adapter). Both run against the fake upstream of
+(the openai SDK's HTTP client, httpx2, with the adapter's own SSE reader) and once with `LeanSseModel`, a
+minimal ChatModel that reads the upstream's SSE lines with aiohttp and `json.loads` (text only: no tools,
+no errors, no retries, so it is an experiment, not an adapter). Both run against the fake upstream of
 `load_streams.py`; the difference between the two rows is the provider adapter's per-chunk cost, since
 the HTTP adapter and the domain turn are the same code in both.
 """
