@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
@@ -24,6 +23,7 @@ from aura.adapters.llm._errors import (
     redact,
     retry_after_seconds,
 )
+from aura.adapters.llm._tool_arguments import arguments_object
 from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
@@ -297,7 +297,7 @@ def _message(message: Message) -> dict[str, Any] | None:
         if message.content.strip():
             content.append({"text": message.content})
         content.extend(
-            {"toolUse": {"toolUseId": call.id, "name": call.name, "input": _arguments_object(call)}}
+            {"toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments_object(call, PROVIDER)}}
             for call in message.tool_calls
         )
         return {"role": "assistant", "content": content}
@@ -341,16 +341,6 @@ def _image_block(part: ImagePart) -> dict[str, Any] | None:
         logger.warning("bedrock: image data URL is not valid base64; image skipped")
         return None
     return {"image": {"format": image_format, "source": {"bytes": raw}}}
-
-
-def _arguments_object(call: ToolCall) -> Any:
-    """Converse wants the call's input as JSON, not text; unparseable text becomes `{}`."""
-    try:
-        value = json.loads(call.arguments) if call.arguments.strip() else {}
-    except ValueError:
-        logger.warning("bedrock: arguments of tool call %s are not valid JSON; sent as {}", call.id)
-        return {}
-    return value if isinstance(value, dict) else {"value": value}
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from aura.adapters.llm._errors import kind_for_status, looks_like_context_overflow, malformed, redact
+from aura.adapters.llm._tool_arguments import arguments_object
 from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
@@ -269,7 +270,7 @@ def _content(message: Message, signature_for: SignatureLookup, use_sentinel: boo
             if signature is None and index == 0 and use_sentinel:
                 signature = SKIP_SIGNATURE_SENTINEL
             function_call = types.FunctionCall(
-                name=call.name, args=_arguments_object(call), id=None if _is_synthetic(call.id) else call.id
+                name=call.name, args=arguments_object(call, PROVIDER), id=None if _is_synthetic(call.id) else call.id
             )
             parts.append(types.Part(function_call=function_call, thought_signature=signature))
         return types.Content(role="model", parts=parts)
@@ -316,15 +317,6 @@ def _image_part(image: ImagePart) -> types.Part | None:
         logger.warning("gemini: image data URL is not valid base64; image skipped")
         return None
     return types.Part(inline_data=types.Blob(mime_type=mime_type, data=raw))
-
-
-def _arguments_object(call: ToolCall) -> dict[str, Any]:
-    try:
-        value = json.loads(call.arguments) if call.arguments.strip() else {}
-    except ValueError:
-        logger.warning("gemini: arguments of tool call %s are not valid JSON; sent as {}", call.id)
-        return {}
-    return value if isinstance(value, dict) else {"value": value}
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import ollama
 import pydantic
 
 from aura.adapters.llm._errors import kind_for_status, looks_like_context_overflow, malformed, redact
+from aura.adapters.llm._tool_arguments import arguments_object
 from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
@@ -217,7 +218,8 @@ def _message(message: Message) -> dict[str, Any]:
             entry["thinking"] = message.reasoning
         if message.tool_calls:
             entry["tool_calls"] = [
-                {"function": {"name": call.name, "arguments": _arguments_object(call)}} for call in message.tool_calls
+                {"function": {"name": call.name, "arguments": arguments_object(call, PROVIDER)}}
+                for call in message.tool_calls
             ]
         return entry
     assert isinstance(message, ToolResultMessage)
@@ -242,16 +244,6 @@ def _image_base64(part: ImagePart) -> str | None:
         return data
     logger.warning("ollama: only base64 data: image URLs are supported; image skipped")
     return None
-
-
-def _arguments_object(call: ToolCall) -> Any:
-    """Ollama wants arguments as a JSON object, not text; unparseable text becomes `{}`."""
-    try:
-        value = json.loads(call.arguments) if call.arguments.strip() else {}
-    except ValueError:
-        logger.warning("ollama: arguments of tool call %s are not valid JSON; sent as {}", call.id)
-        return {}
-    return value if isinstance(value, dict) else {"value": value}
 
 
 # --- errors -------------------------------------------------------------------------------------
