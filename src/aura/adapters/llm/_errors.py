@@ -123,6 +123,19 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return _KEY_PATTERN.sub(REDACTED, text)
 
 
+def redacted(error: ProviderError | None, secrets: Iterable[str], provider: str) -> ProviderError | None:
+    """A copy of `error` with `secrets` removed from its message and `provider` set (None stays None)."""
+    if error is None:
+        return None
+    return ProviderError(
+        error.kind,
+        redact(error.message, secrets),
+        provider=provider,
+        status_code=error.status_code,
+        retryable=error.retryable,
+    )
+
+
 def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
     """How long the provider asked us to wait: `retry-after-ms`, else `retry-after` (seconds or HTTP date)."""
     if not headers:

@@ -20,7 +20,7 @@ from aura.adapters.llm._errors import (
     kind_for_status,
     looks_like_context_overflow,
     malformed,
-    redact,
+    redacted,
     retry_after_seconds,
 )
 from aura.adapters.llm._tool_arguments import arguments_object
@@ -348,16 +348,7 @@ def _image_block(part: ImagePart) -> dict[str, Any] | None:
 
 def classify_error(error: Exception, secrets: Iterable[str] = ()) -> ProviderError | None:
     """Map botocore / aiohttp failures to `ProviderError`s (secrets redacted); None for anything else."""
-    classified = _classify(error)
-    if classified is None:
-        return None
-    return ProviderError(
-        classified.kind,
-        redact(classified.message, secrets),
-        provider=PROVIDER,
-        status_code=classified.status_code,
-        retryable=classified.retryable,
-    )
+    return redacted(_classify(error), secrets, PROVIDER)
 
 
 def _classify(error: Exception) -> ProviderError | None:

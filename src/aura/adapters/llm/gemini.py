@@ -28,7 +28,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from aura.adapters.llm._errors import kind_for_status, looks_like_context_overflow, malformed, redact
+from aura.adapters.llm._errors import kind_for_status, looks_like_context_overflow, malformed, redacted
 from aura.adapters.llm._tool_arguments import arguments_object
 from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
 from aura.domain.errors import ProviderError, ProviderErrorKind
@@ -324,16 +324,7 @@ def _image_part(image: ImagePart) -> types.Part | None:
 
 def classify_error(error: Exception, secrets: Iterable[str] = ()) -> ProviderError | None:
     """Map google-genai / aiohttp / httpx failures to `ProviderError`s (secrets redacted); None otherwise."""
-    classified = _classify(error)
-    if classified is None:
-        return None
-    return ProviderError(
-        classified.kind,
-        redact(classified.message, secrets),
-        provider=PROVIDER,
-        status_code=classified.status_code,
-        retryable=classified.retryable,
-    )
+    return redacted(_classify(error), secrets, PROVIDER)
 
 
 def _classify(error: Exception) -> ProviderError | None:

@@ -28,7 +28,7 @@ import httpx
 import ollama
 import pydantic
 
-from aura.adapters.llm._errors import kind_for_status, looks_like_context_overflow, malformed, redact
+from aura.adapters.llm._errors import kind_for_status, looks_like_context_overflow, malformed, redacted
 from aura.adapters.llm._tool_arguments import arguments_object
 from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
 from aura.domain.errors import ProviderError, ProviderErrorKind
@@ -253,16 +253,7 @@ def classify_error(
     error: Exception, base_url: str = DEFAULT_BASE_URL, secrets: Iterable[str] = ()
 ) -> ProviderError | None:
     """Map ollama / httpx failures to `ProviderError`s (secrets redacted); None for anything else."""
-    classified = _classify(error, base_url)
-    if classified is None:
-        return None
-    return ProviderError(
-        classified.kind,
-        redact(classified.message, secrets),
-        provider=PROVIDER,
-        status_code=classified.status_code,
-        retryable=classified.retryable,
-    )
+    return redacted(_classify(error, base_url), secrets, PROVIDER)
 
 
 def _classify(error: Exception, base_url: str) -> ProviderError | None:
