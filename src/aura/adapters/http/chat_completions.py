@@ -195,9 +195,9 @@ class ChatCompletionsHandler:
         collected = _Collected()
         observation = TurnObservation(self.observer, prepared.agent.id, streaming=False)
         work = asyncio.create_task(self._collect(prepared, collected, observation), name=f"turn:{request_id}")
-        stop = asyncio.ensure_future(self.coordinator.turns_must_stop.wait())
         try:
-            done, _ = await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+            with self.coordinator.stop_signal() as stop:
+                done, _ = await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
             if work not in done:
                 logger.info("chat completion %s stopped: the server is shutting down", request_id)
                 span.record_error("shutdown")
@@ -207,7 +207,6 @@ class ChatCompletionsHandler:
                 response.force_close()
                 return response
         finally:
-            stop.cancel()
             if not work.done():
                 work.cancel()
                 await settle(work, f"turn {request_id}")

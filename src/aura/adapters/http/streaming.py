@@ -107,7 +107,8 @@ class SseStream:
         self.coordinator = coordinator
         # None marks the end of the stream.
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=options.streaming_buffer_size)
-        self.first_event = asyncio.Event()
+        self.first_event: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Done once the turn produced its first event (for the first-chunk timeout)."""
         self.observation = observation
         self.termination: Termination | None = None
         self.disconnected = False
@@ -185,8 +186,10 @@ class SseStream:
 
     async def _consume_turn(self) -> None:
         async with turn_events(self.agent, self.history, self.context) as events:
+            first_event = self.first_event
             async for event in events:
-                self.first_event.set()
+                if not first_event.done():
+                    first_event.set_result(None)
                 if self.observation is not None:
                     self.observation.observe(event)
                 if isinstance(event, TurnFinished) and event.error is not None:
@@ -200,13 +203,12 @@ class SseStream:
         options = self.options
         stream_deadline = started + options.streaming_timeout_secs if options.streaming_timeout_secs > 0 else None
         first_deadline = started + options.first_chunk_timeout_secs if options.first_chunk_timeout_secs > 0 else None
-        stop = asyncio.ensure_future(self.coordinator.turns_must_stop.wait())
-        first = asyncio.ensure_future(self.first_event.wait())
-        try:
+        first = self.first_event
+        with self.coordinator.stop_signal() as stop:
             while True:
                 waiters: set[asyncio.Future[Any]] = {turn, stop}
                 deadlines = [stream_deadline] if stream_deadline is not None else []
-                if first_deadline is not None and not self.first_event.is_set():
+                if first_deadline is not None and not first.done():
                     waiters.add(first)
                     deadlines.append(first_deadline)
                 timeout = max(0.0, min(deadlines) - loop.time()) if deadlines else None
@@ -218,8 +220,5 @@ class SseStream:
                 now = loop.time()
                 if stream_deadline is not None and now >= stream_deadline:
                     return Termination.STREAM_TIMEOUT
-                if first_deadline is not None and not self.first_event.is_set() and now >= first_deadline:
+                if first_deadline is not None and not first.done() and now >= first_deadline:
                     return Termination.FIRST_CHUNK_TIMEOUT
-        finally:
-            stop.cancel()
-            first.cancel()
