@@ -408,3 +408,20 @@ def test_interrupted_stream_reports_turn_usage_so_far() -> None:
     assert name == "aura.usage"
     assert (data["prompt_tokens"], data["completion_tokens"], data["total_tokens"]) == (10, 8, 18)
     assert "usage" not in decode(frames[1])[1]
+
+
+@given(
+    text=st.text(),
+    completion_id=st.text(min_size=1),
+    model=st.text(min_size=1),
+    created=st.integers(min_value=0, max_value=2**40),
+)
+def test_content_frames_from_the_template_match_the_generic_chunk_byte_for_byte(
+    text: str, completion_id: str, model: str, created: int
+) -> None:
+    encoder = ChunkEncoder(StreamIdentity(completion_id, created, model, "agent", "session"), ServerOptions())
+    first = encoder.text("first")
+    assert json.loads(first.removeprefix(b"data: "))["choices"][0]["delta"] == {"role": "assistant", "content": "first"}
+    frame = encoder.text(text)
+    assert frame == encoder.chunk({"content": text})
+    assert json.loads(frame.removeprefix(b"data: "))["choices"][0]["delta"] == {"content": text}

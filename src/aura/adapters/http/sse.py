@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from json.encoder import encode_basestring
 from typing import Any
 
 import attrs
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 HEARTBEAT = b": heartbeat\n\n"
 DONE = b"data: [DONE]\n\n"
 TRUNCATION_MARKER = "... [truncated]"
+_PLACEHOLDER = "\x00"  # stands for the text in the content-delta template (its last string)
 
 # Text results starting with one of these are failures even when the toolset did not flag them
 # (SPEC-reference §3.5: the union of the prefixes the original checks and the ones it documents).
@@ -140,6 +142,19 @@ class ChunkEncoder:
         self._first_prompt_tokens = 0
         self._completion_tokens = 0
         self.finished = False
+        # A content delta is most of a stream's frames and differs from the last only in its text, so its JSON
+        # is this template around the text instead of a dict dumped each time (byte for byte the same).
+        prefix, _, suffix = to_json(self._content_template()).rpartition(to_json(_PLACEHOLDER))
+        self._content_prefix, self._content_suffix = prefix, suffix
+
+    def _content_template(self) -> dict[str, Any]:
+        return {
+            "id": self.identity.completion_id,
+            "object": "chat.completion.chunk",
+            "created": self.identity.created,
+            "model": self.identity.model,
+            "choices": [{"index": 0, "delta": {"content": _PLACEHOLDER}}],
+        }
 
     # --- frames -------------------------------------------------------------------------------
 
@@ -167,12 +182,11 @@ class ChunkEncoder:
         return event_frame(name, payload)
 
     def text(self, text: str) -> bytes:
-        delta: dict[str, Any] = {"content": text}
-        if not self.role_sent:
-            delta = {"role": "assistant", "content": text}
-            self.role_sent = True
         self.text_sent = self.text_sent or bool(text)
-        return self.chunk(delta)
+        if not self.role_sent:
+            self.role_sent = True
+            return self.chunk({"role": "assistant", "content": text})
+        return f"data: {self._content_prefix}{encode_basestring(text)}{self._content_suffix}\n\n".encode()
 
     def _tool_call_delta(self, index: int, call_id: str, name: str, arguments: str) -> bytes:
         call = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
