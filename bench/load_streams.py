@@ -121,6 +121,13 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (from /proc)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class PeakRss:
     """Samples a process's RSS every 20 ms in a thread (the event loop is busy driving the load)."""
 
@@ -219,15 +226,16 @@ async def run_level(url: str, concurrency: int, requests: int, server_pid: int) 
                         print(f"  request failed: {error}", file=sys.stderr)
 
         with PeakRss(server_pid) as peak:
-            started = time.perf_counter()
+            started, cpu_before = time.perf_counter(), cpu_seconds(server_pid)
             await asyncio.gather(*(worker() for _ in range(concurrency)))
-            elapsed = time.perf_counter() - started
+            elapsed, cpu_used = time.perf_counter() - started, cpu_seconds(server_pid) - cpu_before
     ttfts.sort()
     return {
         "concurrency": concurrency,
         "requests": len(ttfts),
         "failures": failures,
         "requests_per_sec": len(ttfts) / elapsed,
+        "server_cpu_ms_per_request": 1000 * cpu_used / max(len(ttfts), 1),
         "ttft_p50_ms": 1000 * statistics.median(ttfts) if ttfts else float("nan"),
         "ttft_p99_ms": 1000 * ttfts[min(len(ttfts) - 1, int(0.99 * len(ttfts)))] if ttfts else float("nan"),
         "idle_rss_mib": idle_rss / 2**20,
@@ -300,22 +308,28 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
         f"{args.tokens} tokens per stream, one every {args.token_interval_ms:g} ms; {os.cpu_count()} CPU(s)",
         "",
-        "| target | streams | requests | req/s | TTFT p50 ms | TTFT p99 ms | peak RSS MiB | RSS/stream KiB | failed |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | streams | requests | req/s | server CPU ms/req | TTFT p50 ms | TTFT p99 ms | peak RSS MiB "
+        "| RSS/stream KiB | failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r['target']} | {r['concurrency']} | {r['requests']} | {r['requests_per_sec']:.1f} | "
-            f"{r['ttft_p50_ms']:.1f} | {r['ttft_p99_ms']:.1f} | {r['peak_rss_mib']:.0f} | "
+            f"{r['server_cpu_ms_per_request']:.2f} | {r['ttft_p50_ms']:.1f} | {r['ttft_p99_ms']:.1f} | {r['peak_rss_mib']:.0f} | "
             f"{r['rss_per_stream_kib']:.0f} | {r['failures']} |"
         )
-    lines += ["", "| streams | aura / floor req/s | aura / floor TTFT p50 |", "|---:|---:|---:|"]
+    lines += [
+        "",
+        "| streams | aura / floor req/s | aura / floor server CPU per request | aura / floor TTFT p50 |",
+        "|---:|---:|---:|---:|",
+    ]
     by_key = {(r["target"], r["concurrency"]): r for r in results}
     for level in args.levels:
         aura, floor = by_key.get(("aura", level)), by_key.get(("passthrough", level))
         if aura and floor:
             lines.append(
                 f"| {level} | {aura['requests_per_sec'] / floor['requests_per_sec']:.2f} | "
+                f"{aura['server_cpu_ms_per_request'] / floor['server_cpu_ms_per_request']:.2f} | "
                 f"{aura['ttft_p50_ms'] / floor['ttft_p50_ms']:.2f} |"
             )
     return "\n".join(lines)
