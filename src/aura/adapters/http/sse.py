@@ -56,9 +56,15 @@ TOOL_ERROR_PREFIXES = (
 )
 
 
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def to_json(payload: Any) -> str:
-    """Compact JSON, non-ASCII kept as UTF-8 (the original's serde output)."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON, non-ASCII kept as UTF-8 (the original's serde output).
+
+    One shared encoder: `json.dumps` with these options builds a new one on every call.
+    """
+    return _COMPACT_JSON.encode(payload)
 
 
 def data_frame(payload: Any) -> bytes:

@@ -131,37 +131,28 @@ class SseStream:
     # --- writer -------------------------------------------------------------------------------
 
     async def _write(self, response: web.StreamResponse) -> None:
-        loop = asyncio.get_running_loop()
         for frame in self.encoder.session_info():
             await response.write(frame)
-        interval = self.options.heartbeat_interval_secs
-        next_beat = loop.time()
+        await response.write(HEARTBEAT)  # the first tick fires at once
         queue = self.queue
-        while True:
-            now = loop.time()
-            if now >= next_beat:
-                await response.write(HEARTBEAT)
-                next_beat = now + interval  # missed ticks are skipped, not bursted
-            if queue.empty():
-                try:
-                    async with asyncio.timeout(next_beat - now):
-                        queued = await queue.get()
-                except TimeoutError:
-                    continue
-            else:
-                queued = queue.get_nowait()
-            # Frames that are already waiting go out in one write: one syscall instead of one per
-            # token when the client keeps up with a fast model, and the same bytes either way.
-            batch: list[bytes] = []
-            while queued is not None:
-                batch.append(queued)
-                if queue.empty() or len(batch) >= MAX_FRAMES_PER_WRITE:
+        heartbeat = _Heartbeat(queue, self.options.heartbeat_interval_secs)
+        try:
+            while True:
+                queued = await queue.get()
+                # Frames that are already waiting go out in one write: one syscall instead of one per
+                # token when the client keeps up with a fast model, and the same bytes either way.
+                batch: list[bytes] = []
+                while queued is not None:
+                    batch.append(queued)
+                    if queue.empty() or len(batch) >= MAX_FRAMES_PER_WRITE:
+                        break
+                    queued = queue.get_nowait()
+                if batch:
+                    await response.write(batch[0] if len(batch) == 1 else b"".join(batch))
+                if queued is None:
                     break
-                queued = queue.get_nowait()
-            if batch:
-                await response.write(batch[0] if len(batch) == 1 else b"".join(batch))
-            if queued is None:
-                break
+        finally:
+            heartbeat.cancel()
         await response.write_eof()
 
     # --- producer -----------------------------------------------------------------------------
@@ -222,3 +213,24 @@ class SseStream:
                     return Termination.STREAM_TIMEOUT
                 if first_deadline is not None and not first.done() and now >= first_deadline:
                     return Termination.FIRST_CHUNK_TIMEOUT
+
+
+class _Heartbeat:
+    """Queues a `: heartbeat` comment every `interval` seconds, unless the queue is full (frames are waiting anyway).
+
+    A timer per stream rather than a timeout around every wait for a frame, which cost a timer per token.
+    """
+
+    def __init__(self, queue: asyncio.Queue[bytes | None], interval: float) -> None:
+        self._queue = queue
+        self._interval = interval
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(interval, self._beat)
+
+    def _beat(self) -> None:
+        if not self._queue.full():
+            self._queue.put_nowait(HEARTBEAT)
+        self._timer = self._loop.call_later(self._interval, self._beat)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
