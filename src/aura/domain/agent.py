@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -152,19 +152,18 @@ class Agent:
         assert final is not None  # run_turn always ends with TurnFinished
         return final
 
-    async def run_turn(
+    def run_turn(
         self, history: Sequence[Message] | str, context: RequestContext | None = None
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         """Stream one turn. The last event is always `TurnFinished`.
 
-        Cancelling the consuming task (or closing this generator) cancels in-flight tool calls.
+        Cancelling the consuming task (or closing this generator) cancels in-flight tool calls. The turn's own
+        generator is returned as it is: a pass-through layer would cost a hop per streamed token.
         """
         context = context or RequestContext()
         if isinstance(history, str):
             history = [UserMessage(history)]
-        async with _closing(_Turn(self, context).run(history)) as events:
-            async for event in events:
-                yield event
+        return _Turn(self, context).run(history)
 
 
 @attrs.define
@@ -179,7 +178,7 @@ class _Turn:
     separator_pending: bool = False
     completed_since_round: list[str] = attrs.field(factory=list)
 
-    async def run(self, history: Sequence[Message]) -> AsyncIterator[TurnEvent]:
+    async def run(self, history: Sequence[Message]) -> AsyncGenerator[TurnEvent, None]:
         agent = self.agent
         settings = agent.settings
         span = agent.tracer.start_span(
@@ -264,7 +263,7 @@ class _Turn:
                             text = self._with_separator(event.text)
                             round_text.append(event.text)
                             self.content.append(text)
-                            yield TextDelta(text)
+                            yield event if text is event.text else TextDelta(text)
                         elif isinstance(event, ReasoningDelta):
                             round_reasoning.append(event.text)
                             yield event
