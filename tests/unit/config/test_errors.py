@@ -403,3 +403,10 @@ def test_values_that_cannot_work_are_refused(extra: str, expected: str) -> None:
 def test_llm_base_url_must_be_http() -> None:
     text = with_openai().replace('model = "gpt-4o"', 'model = "gpt-4o"\nbase_url = "localhost:8000/v1"')
     assert "llm.base_url: expected an http:// or https:// URL" in str(config_error(text))
+
+
+def test_openai_base_url_is_the_api_root_without_query() -> None:
+    text = with_openai().replace(
+        'model = "gpt-4o"', 'model = "gpt-4o"\nbase_url = "https://gw.example/v1?api-version=2"'
+    )
+    assert "llm.base_url: expected the API root without query or fragment" in str(config_error(text))

@@ -1,20 +1,24 @@
-"""OpenAI adapter without I/O: request bodies, the chunk reader, SSE decoding, the adapter over an in-memory
-transport, error classification, shared error helpers."""
+"""OpenAI adapter: request bodies, the chunk reader, SSE decoding, the adapter against a real HTTP server on
+loopback (scripted replies: event streams in pieces, hung and dropped connections, error statuses), error
+classification, shared error helpers."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import itertools
 import json
 import logging
+import socket
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-import httpx2
-import openai
+import aiohttp
+import attrs
 import pytest
+from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,10 +35,9 @@ from aura.adapters.llm.openai import (
     OpenAIChatModel,
     SseDataDecoder,
     build_request_body,
-    classify_openai_error,
+    classify_transport_error,
     decode_chunk,
     is_reasoning_model,
-    retry_after_hint,
 )
 from aura.adapters.llm.retry import RetryPolicy
 from aura.domain.errors import ProviderError, ProviderErrorKind
@@ -61,7 +64,6 @@ from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatRequest, GenerationSettings
 
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-URL = "https://api.example.test/v1/chat/completions"
 KEY = "test-key-abcdef123456"
 
 
@@ -179,6 +181,13 @@ async def test_dropped_reasoning_effort_is_warned_about_once(caplog: pytest.LogC
         ({"model": " "}, "`model` must name a model"),
         ({"api_key": ""}, "`api_key` is empty"),
         ({"request_timeout": 0}, "`request_timeout` must be positive"),
+        ({"request_timeout": -1.0}, "`request_timeout` must be positive"),
+        ({"max_connections": 0}, "`max_connections` must be at least 1"),
+        ({"base_url": "ftp://x"}, r"`base_url` must be an http\(s\) URL"),
+        ({"base_url": "not a url"}, r"`base_url` must be an http\(s\) URL"),
+        ({"base_url": "http://"}, r"`base_url` must be an http\(s\) URL"),
+        ({"base_url": "http://host/v1?api-version=1"}, "without query or fragment"),
+        ({"base_url": "http://host/v1#frag"}, "without query or fragment"),
     ],
 )
 def test_constructor_rejects_bad_arguments_clearly(kwargs: dict[str, Any], message: str) -> None:
@@ -379,97 +388,289 @@ def test_events_without_data_are_not_dispatched() -> None:
     assert decode_all(b"event: ping\n\nid: 3\n\n\n\n: comment\n\n") == []
 
 
-def test_an_in_stream_error_object_is_raised_like_the_sdk_raises_it() -> None:
-    request = httpx2.Request("POST", URL)
+def test_an_in_stream_error_object_is_raised_as_a_provider_error_without_the_key() -> None:
     body = {"message": f"internal failure (key {KEY})", "type": "server_error", "code": 500}
-    with pytest.raises(openai.APIError) as raised:
-        decode_chunk(json.dumps({"error": body}).encode(), request)
-    assert raised.value.body == body
-    error = classify(raised.value)
-    assert error.kind is ProviderErrorKind.SERVER_ERROR
-    assert "internal failure" in error.message
-    assert KEY not in error.message
-    with pytest.raises(openai.APIError) as plain:
-        decode_chunk(b'{"error": "overloaded"}', request)
-    assert plain.value.body == "overloaded"
-    assert decode_chunk(b'{"error": null, "choices": []}', request) == {"error": None, "choices": []}
+    with pytest.raises(ProviderError) as raised:
+        decode_chunk(json.dumps({"error": body}).encode(), (KEY,))
+    assert raised.value.kind is ProviderErrorKind.SERVER_ERROR
+    assert raised.value.retryable
+    assert "internal failure" in raised.value.message
+    assert KEY not in raised.value.message
+    with pytest.raises(ProviderError) as plain:
+        decode_chunk(b'{"error": "overloaded"}')
+    assert plain.value.kind is ProviderErrorKind.SERVER_ERROR
+    assert "overloaded" in plain.value.message
+    assert decode_chunk(b'{"error": null, "choices": []}') == {"error": None, "choices": []}
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        ({"message": "The server had an error", "type": "server_error"}, ProviderErrorKind.SERVER_ERROR),
+        ({"message": "slow down", "type": "rate_limit_error"}, ProviderErrorKind.RATE_LIMITED),
+        ({"message": "bad key", "code": "invalid_api_key"}, ProviderErrorKind.AUTHENTICATION),
+        ({"message": "no such parameter", "type": "invalid_request_error"}, ProviderErrorKind.BAD_REQUEST),
+        (
+            {"message": "This model's maximum context length is 8192 tokens", "type": "invalid_request_error"},
+            ProviderErrorKind.CONTEXT_OVERFLOW,
+        ),
+        ({"message": "something odd", "type": "unheard_of"}, ProviderErrorKind.SERVER_ERROR),
+    ],
+)
+def test_an_in_stream_error_object_gets_the_kind_of_its_type(error: dict[str, Any], kind: ProviderErrorKind) -> None:
+    with pytest.raises(ProviderError) as raised:
+        decode_chunk(json.dumps({"error": error}).encode())
+    assert raised.value.kind is kind
+    assert error["message"].split()[0] in raised.value.message
 
 
 def test_undecodable_event_data_is_malformed() -> None:
-    request = httpx2.Request("POST", URL)
     with pytest.raises(ProviderError) as not_utf8:
-        decode_chunk(b'{"choices": "\xff"}', request)
+        decode_chunk(b'{"choices": "\xff"}')
     assert not_utf8.value.kind is ProviderErrorKind.MALFORMED_RESPONSE
-    with pytest.raises(json.JSONDecodeError) as not_json:
-        decode_chunk(b'{"choices": [', request)
-    assert classify(not_json.value).kind is ProviderErrorKind.MALFORMED_RESPONSE
+    assert "not valid UTF-8" in not_utf8.value.message
+    with pytest.raises(ProviderError) as not_json:
+        decode_chunk(b'{"choices": [')
+    assert not_json.value.kind is ProviderErrorKind.MALFORMED_RESPONSE
+    assert not not_json.value.retryable
+    assert "not valid JSON" in not_json.value.message
 
 
-# --- the adapter over an in-memory transport ----------------------------------------------------
+# --- the adapter against a real HTTP server -----------------------------------------------------
+
+HANG = "hang"  # a script step: keep the response open until the client closes the connection
+DROP = "drop"  # a script step: close the connection without ending the body
+PIECE_PAUSE = 0.01  # between the pieces of a scripted body, so they arrive as separate reads
+HANG_LIMIT = 10.0  # a hanging response gives up after this long, so a broken test cannot hang the run
+FAST_RETRY = RetryPolicy(max_attempts=2, base_delay=0.001)
+NO_RETRY = RetryPolicy(max_attempts=1)
+RETRYABLE_KINDS = {
+    ProviderErrorKind.RATE_LIMITED,
+    ProviderErrorKind.SERVER_ERROR,
+    ProviderErrorKind.TIMEOUT,
+    ProviderErrorKind.CONNECTION,
+}
 
 
-class ScriptedBody(httpx2.AsyncByteStream):
-    """A response body sent in pieces; an exception in `pieces` is raised there, `None` never ends."""
+@attrs.define
+class Served:
+    """One request the fake upstream answered, and what became of its connection."""
 
-    def __init__(self, pieces: Sequence[bytes | Exception | None]) -> None:
-        self.pieces = pieces
-        self.sent = 0
-        self.closed = False
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: Any
+    peer_port: int
+    pieces_written: int = 0
+    body_ended: bool = False  # the response was completed (the terminating chunk sent)
+    closed: asyncio.Event = attrs.field(factory=asyncio.Event)  # see `closed_by_client`
+    response: web.StreamResponse | None = None  # once its status and headers are sent
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self.pieces:
-            if piece is None:
-                await asyncio.sleep(3600)
-            elif isinstance(piece, Exception):
-                raise piece
-            else:
-                self.sent += 1
-                yield piece
+    @property
+    def closed_by_client(self) -> bool:
+        """Did the client close the connection while the response was still open?"""
+        return self.closed.is_set()
 
-    async def aclose(self) -> None:
-        self.closed = True
+    async def wait_closed(self, within: float = 1.0) -> bool:
+        """Has the client closed the connection of this response (waiting up to `within` seconds)?"""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.closed.wait(), within)
+        return self.closed_by_client
 
 
-class ScriptedUpstream:
-    """Answers each request with the next scripted response; records requests and response bodies."""
+Reply = Callable[[web.Request, Served], Awaitable[web.StreamResponse]]
 
-    def __init__(self, *responses: Callable[[], httpx2.Response]) -> None:
-        self.responses = list(responses)
-        self.requests: list[httpx2.Request] = []
-        self.bodies: list[ScriptedBody] = []
 
-    def handle(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(request)
-        response = self.responses.pop(0)()
-        if isinstance(response.stream, ScriptedBody):
-            self.bodies.append(response.stream)
+async def start_response(
+    request: web.Request, served: Served, code: int, content_type: str, headers: Mapping[str, str] | None = None
+) -> web.StreamResponse:
+    response = web.StreamResponse(status=code, headers={"Content-Type": content_type, **(headers or {})})
+    await response.prepare(request)
+    served.response = response
+    return response
+
+
+async def hang(transport: asyncio.BaseTransport, served: Served) -> None:
+    """Keep the response open until the client closes the connection."""
+    deadline = time.monotonic() + HANG_LIMIT
+    while not transport.is_closing():
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.005)
+    served.closed.set()
+
+
+def sse(*pieces: bytes | str | float) -> Reply:
+    """A 200 event stream written piece by piece (each flushed after a pause); a number is a longer pause
+    (in seconds) before the next piece; HANG and DROP as above."""
+
+    async def reply(request: web.Request, served: Served) -> web.StreamResponse:
+        transport = request.transport
+        assert transport is not None
+        response = await start_response(request, served, 200, "text/event-stream")
+        for piece in pieces:
+            if piece == HANG:
+                await hang(transport, served)
+                return response
+            if piece == DROP:
+                transport.close()
+                return response
+            if isinstance(piece, float):
+                await asyncio.sleep(piece)
+                continue
+            assert isinstance(piece, bytes)
+            await asyncio.sleep(PIECE_PAUSE)
+            await response.write(piece)
+            served.pieces_written += 1
+        await asyncio.sleep(PIECE_PAUSE)  # the end of the body comes apart from [DONE], as from a real server
+        await response.write_eof()
+        served.body_ended = True
         return response
 
-    def model(self, model: str = "gpt-4o") -> OpenAIChatModel:
-        chat_model = OpenAIChatModel(
-            model, KEY, "https://api.example.test/v1", retry=RetryPolicy(max_attempts=2, base_delay=0.001)
-        )
-        chat_model._client = openai.AsyncOpenAI(
-            api_key=KEY,
-            base_url="https://api.example.test/v1",
-            max_retries=0,
-            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(self.handle)),
-        )
+    return reply
+
+
+def json_reply(
+    body: object,
+    code: int = 200,
+    *,
+    pieces: int = 1,
+    headers: Mapping[str, str] | None = None,
+    stall: bool = False,
+) -> Reply:
+    """A JSON document (an error body, or a non-streamed completion), optionally written in several pieces;
+    `stall` sends only its first piece and then hangs."""
+
+    async def reply(request: web.Request, served: Served) -> web.StreamResponse:
+        data = json.dumps(body).encode()
+        response = await start_response(request, served, code, "application/json", headers)
+        size = -(-len(data) // pieces)
+        for start in range(0, len(data), size):
+            await response.write(data[start : start + size])
+            served.pieces_written += 1
+            if stall:
+                assert request.transport is not None
+                await hang(request.transport, served)
+                return response
+            await asyncio.sleep(PIECE_PAUSE)
+        await response.write_eof()
+        served.body_ended = True
+        return response
+
+    return reply
+
+
+def status(code: int, message: str, *, pieces: int = 1, headers: Mapping[str, str] | None = None) -> Reply:
+    return json_reply({"error": {"message": message, "type": "x"}}, code, pieces=pieces, headers=headers)
+
+
+def text_status(code: int, text: str) -> Reply:
+    async def reply(request: web.Request, served: Served) -> web.StreamResponse:
+        return web.Response(status=code, text=text, content_type="text/html")
+
+    return reply
+
+
+def no_headers() -> Reply:
+    """Never answer (not even the status line), until the client gives up."""
+
+    async def reply(request: web.Request, served: Served) -> web.StreamResponse:
+        assert request.transport is not None
+        await hang(request.transport, served)
+        return web.Response()  # never sent
+
+    return reply
+
+
+def disconnect() -> Reply:
+    """Close the connection without answering at all."""
+
+    async def reply(request: web.Request, served: Served) -> web.StreamResponse:
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response()  # never sent
+
+    return reply
+
+
+class FakeUpstream:
+    """A real HTTP server on 127.0.0.1 answering each request with the next scripted reply, recording them.
+
+    A request beyond the script gets a 418 (a bad request, never retried), so a test that makes more requests
+    than it scripted fails on its assertions instead of hanging.
+    """
+
+    def __init__(self) -> None:
+        self.replies: list[Reply] = []
+        self.served: list[Served] = []
+        self.models: list[OpenAIChatModel] = []
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    def script(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}/v1"
+
+    def model(self, model: str = "gpt-4o", *, retry: RetryPolicy = FAST_RETRY, **kwargs: Any) -> OpenAIChatModel:
+        chat_model = OpenAIChatModel(model, KEY, self.base_url, retry=retry, **kwargs)
+        self.models.append(chat_model)
         return chat_model
 
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._port = self._runner.addresses[0][1]
 
-def sse(*pieces: bytes | Exception | None) -> Callable[[], httpx2.Response]:
-    return lambda: httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=ScriptedBody(pieces))
+    async def stop(self) -> None:
+        for chat_model in self.models:
+            await chat_model.aclose()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        assert transport is not None
+        raw = await request.read()
+        served = Served(
+            request.method,
+            request.path,
+            request.headers.copy(),  # looked up case-insensitively
+            json.loads(raw) if raw else None,
+            transport.get_extra_info("peername")[1],
+        )
+        self.served.append(served)
+        if not self.replies:
+            return web.json_response({"error": {"message": "the fake upstream has no reply scripted"}}, status=418)
+        try:
+            return await self.replies.pop(0)(request, served)
+        except ConnectionResetError:  # a write after the client closed the connection
+            served.closed.set()
+            if served.response is None:
+                raise
+            return served.response
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    server = FakeUpstream()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 def event(data: dict[str, Any] | str) -> bytes:
     return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode()
 
 
-def status(code: int, message: str, **headers: str) -> Callable[[], httpx2.Response]:
-    return lambda: httpx2.Response(code, json={"error": {"message": message, "type": "x"}}, headers=headers)
-
-
+DONE = event("[DONE]")
 REQUEST = ChatRequest((SystemMessage("Be brief."), UserMessage("Hi")), settings=GenerationSettings(temperature=0.1))
 
 
@@ -495,16 +696,31 @@ async def collect_error(model: OpenAIChatModel) -> tuple[list[ModelEvent], Provi
     return events, raised.value
 
 
-async def test_the_body_built_by_the_mapping_is_what_goes_on_the_wire() -> None:
-    upstream = ScriptedUpstream(sse(event("[DONE]")))
+async def test_the_body_built_by_the_mapping_is_what_goes_on_the_wire(upstream: FakeUpstream) -> None:
+    upstream.script(sse(DONE))
+    assert await collect(upstream.model()) == [ModelFinished(FinishReason.STOP)]
+    [served] = upstream.served
+    assert (served.method, served.path) == ("POST", "/v1/chat/completions")
+    assert served.headers["Authorization"] == f"Bearer {KEY}"
+    assert served.body == build_request_body("gpt-4o", REQUEST)
+
+
+async def test_the_request_asks_for_an_event_stream_and_names_aura(upstream: FakeUpstream) -> None:
+    upstream.script(sse(DONE))
     await collect(upstream.model())
-    [request] = upstream.requests
-    assert (request.method, str(request.url)) == ("POST", URL)
-    assert request.headers["authorization"] == f"Bearer {KEY}"
-    assert json.loads(request.content) == build_request_body("gpt-4o", REQUEST)
+    [served] = upstream.served
+    assert served.headers["Accept"] == "text/event-stream"
+    assert served.headers["Content-Type"] == "application/json"
+    assert served.headers["User-Agent"].startswith("aura/")
 
 
-async def test_a_stream_in_odd_pieces_with_crlf_is_read_up_to_done() -> None:
+async def test_a_base_url_with_a_trailing_slash_gets_one_path(upstream: FakeUpstream) -> None:
+    upstream.script(sse(DONE))
+    await collect(OpenAIChatModel("gpt-4o", KEY, upstream.base_url + "/", retry=FAST_RETRY))
+    assert [served.path for served in upstream.served] == ["/v1/chat/completions"]
+
+
+async def test_a_stream_in_odd_pieces_with_crlf_is_read_up_to_done(upstream: FakeUpstream) -> None:
     wire = (
         event(chunk({"role": "assistant", "content": ""}))
         + event(chunk({"reasoning_content": "Hmm."}))
@@ -513,9 +729,7 @@ async def test_a_stream_in_odd_pieces_with_crlf_is_read_up_to_done() -> None:
         + event(chunk({}, "stop"))
         + event(usage_chunk(9, 2))
     ).replace(b"\n", b"\r\n")
-    upstream = ScriptedUpstream(
-        sse(wire[:7], wire[7:90], wire[90:], b"data: [DONE]\r\n\r\n", event(chunk({"content": "late"})))
-    )
+    upstream.script(sse(wire[:7], wire[7:90], wire[90:], b"data: [DONE]\r\n\r\n", event(chunk({"content": "late"}))))
     assert await collect(upstream.model()) == [
         ReasoningDelta("Hmm."),
         TextDelta("Hel"),
@@ -523,18 +737,19 @@ async def test_a_stream_in_odd_pieces_with_crlf_is_read_up_to_done() -> None:
         UsageReported(Usage(9, 2, 11)),
         ModelFinished(FinishReason.STOP),
     ]
-    assert upstream.bodies[0].closed
+    [served] = upstream.served
+    assert served.pieces_written == 5  # the late event was sent, and not passed on
 
 
-async def test_tool_calls_are_assembled_from_the_wire() -> None:
+async def test_tool_calls_are_assembled_from_the_wire(upstream: FakeUpstream) -> None:
     opening = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": ""}}
-    upstream = ScriptedUpstream(
+    upstream.script(
         sse(
             event(chunk({"tool_calls": [opening]})),
             event(chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]})),
             event(chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]})),
             event(chunk({}, "tool_calls")),
-            event("[DONE]"),
+            DONE,
         )
     )
     assert await collect(upstream.model()) == [
@@ -543,200 +758,421 @@ async def test_tool_calls_are_assembled_from_the_wire() -> None:
     ]
 
 
-async def test_a_consumer_that_stops_early_closes_the_response_at_once() -> None:
-    upstream = ScriptedUpstream(sse(event(chunk({"content": "one"})), event(chunk({"content": "two"})), None))
+async def test_a_consumer_that_stops_early_closes_the_connection_at_once(upstream: FakeUpstream) -> None:
+    upstream.script(sse(event(chunk({"content": "one"})), HANG))
     model = upstream.model()
     events = model.stream(REQUEST)
     assert isinstance(events, AsyncGenerator)
     try:
         assert await anext(events) == TextDelta("one")
         await events.aclose()
+        # closed by the stream itself, not by closing the adapter's session
+        assert await upstream.served[0].wait_closed()
     finally:
         await model.aclose()
-    assert upstream.bodies[0].closed
-    assert upstream.bodies[0].sent == 1
 
 
-async def test_a_server_that_keeps_the_stream_open_after_done_is_not_waited_for() -> None:
-    upstream = ScriptedUpstream(sse(event(chunk({"content": "ok"})), event("[DONE]"), None))
+async def test_a_server_that_keeps_the_stream_open_after_done_is_not_waited_for(upstream: FakeUpstream) -> None:
+    upstream.script(sse(event(chunk({"content": "ok"})), DONE, HANG))
+    model = upstream.model()
+    try:
+        started = time.monotonic()
+        assert [item async for item in model.stream(REQUEST)] == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
+        assert DONE_DRAIN_SECONDS < time.monotonic() - started < 1.0  # the drain's brief wait, no more
+        assert await upstream.served[0].wait_closed()  # cut off, not left open in the pool
+    finally:
+        await model.aclose()
+
+
+async def test_a_body_that_ends_without_done_finishes_cleanly(upstream: FakeUpstream) -> None:
+    upstream.script(sse(event(chunk({"content": "ok"})), b'data: {"unfinished'))
+    assert await collect(upstream.model()) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
+    assert upstream.served[0].body_ended
+
+
+async def test_sequential_streams_reuse_one_connection(upstream: FakeUpstream) -> None:
+    upstream.script(
+        sse(event(chunk({"content": "one"})), DONE),
+        sse(event(chunk({"content": "two"})), DONE),
+        sse(event(chunk({"content": "three"})), DONE),
+    )
+    model = upstream.model()
+    try:
+        for text in ("one", "two", "three"):
+            assert [item async for item in model.stream(REQUEST)] == [TextDelta(text), ModelFinished(FinishReason.STOP)]
+    finally:
+        await model.aclose()
+    # [DONE] is followed by reading the end of the body, which returns the connection to the pool
+    assert len(upstream.served) == 3
+    assert len({served.peer_port for served in upstream.served}) == 1
+
+
+async def test_a_stream_cut_off_after_done_is_not_reused(upstream: FakeUpstream) -> None:
+    upstream.script(sse(event(chunk({"content": "one"})), DONE, HANG), sse(event(chunk({"content": "two"})), DONE))
+    model = upstream.model()
+    try:
+        assert [item async for item in model.stream(REQUEST)] == [TextDelta("one"), ModelFinished(FinishReason.STOP)]
+        assert [item async for item in model.stream(REQUEST)] == [TextDelta("two"), ModelFinished(FinishReason.STOP)]
+    finally:
+        await model.aclose()
+    assert upstream.served[0].closed_by_client
+    assert upstream.served[0].peer_port != upstream.served[1].peer_port
+
+
+async def test_a_dropped_connection_after_the_first_event_surfaces_and_is_not_retried(upstream: FakeUpstream) -> None:
+    upstream.script(sse(event(chunk({"content": "Partial"})), DROP), sse(DONE))
+    events, error = await collect_error(upstream.model())
+    assert events == [TextDelta("Partial")]
+    assert error.kind is ProviderErrorKind.CONNECTION
+    assert upstream.base_url in error.message
+    assert len(upstream.served) == 1
+
+
+async def test_a_read_timeout_after_the_first_event_surfaces_and_is_not_retried(upstream: FakeUpstream) -> None:
+    upstream.script(sse(event(chunk({"content": "Partial"})), HANG), sse(DONE))
     started = time.monotonic()
-    assert await collect(upstream.model()) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
-    assert time.monotonic() - started < DONE_DRAIN_SECONDS + 2
-    assert upstream.bodies[0].closed
+    events, error = await collect_error(upstream.model(request_timeout=0.3))
+    assert time.monotonic() - started < 2
+    assert events == [TextDelta("Partial")]
+    assert error.kind is ProviderErrorKind.TIMEOUT
+    assert upstream.base_url in error.message
+    assert len(upstream.served) == 1
+    assert await upstream.served[0].wait_closed()
 
 
-async def test_a_body_that_ends_without_done_finishes_cleanly() -> None:
-    upstream = ScriptedUpstream(sse(event(chunk({"content": "ok"})), b'data: {"unfinished'))
-    assert await collect(upstream.model()) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
+@pytest.mark.parametrize("silence", [no_headers(), sse(HANG)], ids=["no-headers", "no-body"])
+async def test_a_server_that_never_answers_times_out_and_is_retried(upstream: FakeUpstream, silence: Reply) -> None:
+    upstream.script(silence, sse(event(chunk({"content": "ok"})), DONE))
+    started = time.monotonic()
+    assert await collect(upstream.model(request_timeout=0.2)) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
+    assert time.monotonic() - started < 1.5
+    assert len(upstream.served) == 2
+    assert await upstream.served[0].wait_closed()
+
+
+async def test_a_server_that_never_answers_is_reported_as_a_timeout(upstream: FakeUpstream) -> None:
+    upstream.script(no_headers(), sse(HANG))
+    events, error = await collect_error(upstream.model(request_timeout=0.2))
+    assert events == []
+    assert error.kind is ProviderErrorKind.TIMEOUT
+    assert upstream.base_url in error.message
+    assert len(upstream.served) == 2
+
+
+async def test_the_request_timeout_limits_each_silence_not_the_whole_stream(upstream: FakeUpstream) -> None:
+    upstream.script(
+        sse(
+            event(chunk({"content": "a"})),
+            0.2,
+            event(chunk({"content": "b"})),
+            0.2,
+            event(chunk({"content": "c"})),
+            DONE,
+        )
+    )
+    started = time.monotonic()
+    assert await collect(upstream.model(request_timeout=0.3)) == [
+        TextDelta("a"),
+        TextDelta("b"),
+        TextDelta("c"),
+        ModelFinished(FinishReason.STOP),
+    ]
+    assert time.monotonic() - started > 0.4  # longer than the timeout, in total
+    assert len(upstream.served) == 1
 
 
 @pytest.mark.parametrize(
-    ("failure", "kind"),
+    "stalled",
     [
-        (httpx2.RemoteProtocolError("peer closed connection without sending complete message body"), "CONNECTION"),
-        (httpx2.ReadTimeout("timed out"), "TIMEOUT"),
+        json_reply({"error": {"message": "overloaded", "type": "x"}}, 503, pieces=3, stall=True),
+        json_reply({"error": {"message": "busy", "type": "server_error"}}, pieces=3, stall=True),
     ],
+    ids=["error-status", "json-instead-of-stream"],
 )
-async def test_a_transport_failure_after_the_first_event_surfaces_and_is_not_retried(
-    failure: Exception, kind: str
-) -> None:
-    upstream = ScriptedUpstream(sse(event(chunk({"content": "Partial"})), failure), sse(event("[DONE]")))
-    events, error = await collect_error(upstream.model())
-    assert events == [TextDelta("Partial")]
-    assert error.kind is ProviderErrorKind[kind]
-    assert "api.example.test" in error.message
-    assert len(upstream.requests) == 1
-    assert upstream.bodies[0].closed
+async def test_an_error_body_that_stalls_times_out(upstream: FakeUpstream, stalled: Reply) -> None:
+    upstream.script(stalled)
+    async with asyncio.timeout(1.0):  # the request timeout is 0.3 s: waiting longer fails the test
+        _, error = await collect_error(upstream.model(request_timeout=0.3, retry=NO_RETRY))
+    assert error.kind is ProviderErrorKind.TIMEOUT
+    assert upstream.base_url in error.message
 
 
-async def test_a_transport_failure_before_the_first_event_is_retried() -> None:
-    upstream = ScriptedUpstream(sse(httpx2.ReadError("reset")), sse(event(chunk({"content": "ok"})), event("[DONE]")))
+@pytest.mark.parametrize("failure", [sse(DROP), disconnect()], ids=["after-headers", "before-headers"])
+async def test_a_transport_failure_before_the_first_event_is_retried(upstream: FakeUpstream, failure: Reply) -> None:
+    upstream.script(failure, sse(event(chunk({"content": "ok"})), DONE))
     assert await collect(upstream.model()) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
-    assert len(upstream.requests) == 2
+    assert len(upstream.served) == 2
 
 
-async def test_an_error_object_before_the_first_event_is_retried_then_reported_without_the_key() -> None:
+async def test_a_transport_failure_on_every_attempt_is_reported_as_a_connection_error(upstream: FakeUpstream) -> None:
+    upstream.script(disconnect(), disconnect())
+    _, error = await collect_error(upstream.model())
+    assert error.kind is ProviderErrorKind.CONNECTION
+    assert upstream.base_url in error.message
+    assert len(upstream.served) == 2
+
+
+async def test_an_error_object_before_the_first_event_is_retried_then_reported_without_the_key(
+    upstream: FakeUpstream,
+) -> None:
     failure = event({"error": {"message": f"overloaded, key {KEY}", "type": "server_error"}})
-    upstream = ScriptedUpstream(sse(failure), sse(failure))
+    upstream.script(sse(failure), sse(failure))
     events, error = await collect_error(upstream.model())
     assert events == []
     assert error.kind is ProviderErrorKind.SERVER_ERROR
     assert "overloaded" in error.message
     assert KEY not in error.message
-    assert len(upstream.requests) == 2
+    assert len(upstream.served) == 2
 
 
-async def test_an_undecodable_chunk_is_malformed_and_not_retried() -> None:
-    upstream = ScriptedUpstream(sse(event(chunk({"content": "ok"})), b'data: {"choices": [\n\n'), sse(event("[DONE]")))
+async def test_an_undecodable_chunk_is_malformed_and_not_retried(upstream: FakeUpstream) -> None:
+    upstream.script(sse(event(chunk({"content": "ok"})), b'data: {"choices": [\n\n'), sse(DONE))
     events, error = await collect_error(upstream.model())
     assert events == [TextDelta("ok")]
     assert error.kind is ProviderErrorKind.MALFORMED_RESPONSE
     assert "not valid JSON" in error.message
-    assert len(upstream.requests) == 1
+    assert len(upstream.served) == 1
 
 
-async def test_status_errors_before_the_stream_are_classified_and_retried_after_retry_after() -> None:
-    upstream = ScriptedUpstream(
-        status(429, "slow down", **{"retry-after-ms": "1"}), sse(event(chunk({"content": "ok"})), event("[DONE]"))
+async def test_status_errors_before_the_stream_are_retried_after_retry_after(upstream: FakeUpstream) -> None:
+    upstream.script(
+        status(429, "slow down", headers={"retry-after-ms": "200"}), sse(event(chunk({"content": "ok"})), DONE)
     )
+    started = time.monotonic()
     assert await collect(upstream.model()) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
-    assert len(upstream.requests) == 2
-    denied = ScriptedUpstream(status(401, f"Incorrect API key provided: {KEY}"))
-    _, error = await collect_error(denied.model())
+    assert time.monotonic() - started >= 0.2  # base_delay alone would wait at most 1 ms
+    assert len(upstream.served) == 2
+
+
+async def test_a_rejected_key_is_not_retried_and_not_repeated(upstream: FakeUpstream) -> None:
+    upstream.script(status(401, f"Incorrect API key provided: {KEY}"), sse(DONE))
+    _, error = await collect_error(upstream.model())
     assert (error.kind, error.status_code) == (ProviderErrorKind.AUTHENTICATION, 401)
-    assert KEY not in error.message
-    assert len(denied.requests) == 1
-
-
-# --- error classification -----------------------------------------------------------------------
-
-
-def status_exception(cls: type[openai.APIStatusError], status: int, body: dict[str, Any], **headers: str) -> Exception:
-    response = httpx2.Response(status, request=httpx2.Request("POST", URL), json={"error": body}, headers=headers)
-    return cls(f"Error code: {status} - {body}", response=response, body=body)
-
-
-def classify(error: Exception) -> ProviderError:
-    classified = classify_openai_error(error, where="https://api.example.test/v1", secrets=(KEY,))
-    assert classified is not None, f"{error!r} was not recognised as a provider error"
-    return classified
-
-
-def test_401_is_authentication_with_the_key_redacted() -> None:
-    body = {
-        "message": f"Incorrect API key provided: {KEY}.",
-        "type": "invalid_request_error",
-        "code": "invalid_api_key",
-    }
-    error = classify(status_exception(openai.AuthenticationError, 401, body))
-    assert error.kind is ProviderErrorKind.AUTHENTICATION
-    assert error.status_code == 401
     assert not error.retryable
+    assert "Incorrect API key provided" in error.message
     assert KEY not in str(error)
-    assert REDACTED in str(error)
-    assert "API key" in error.message
+    assert REDACTED in error.message
+    assert len(upstream.served) == 1
 
 
 @pytest.mark.parametrize(
-    ("cls", "status", "body", "kind"),
+    ("code", "body", "kind"),
     [
-        (openai.PermissionDeniedError, 403, {"message": "region"}, ProviderErrorKind.AUTHENTICATION),
+        (403, {"message": "region not supported"}, ProviderErrorKind.AUTHENTICATION),
+        (408, {"message": "request timed out"}, ProviderErrorKind.TIMEOUT),
+        (429, {"message": "slow down", "code": "rate_limit_exceeded"}, ProviderErrorKind.RATE_LIMITED),
+        (500, {"message": "oops"}, ProviderErrorKind.SERVER_ERROR),
+        (502, {"message": "bad gateway"}, ProviderErrorKind.SERVER_ERROR),
+        (503, {"message": "overloaded"}, ProviderErrorKind.SERVER_ERROR),
+        (404, {"message": "The model `gpt-9` does not exist"}, ProviderErrorKind.BAD_REQUEST),
         (
-            openai.RateLimitError,
-            429,
-            {"message": "slow down", "code": "rate_limit_exceeded"},
-            ProviderErrorKind.RATE_LIMITED,
-        ),
-        (openai.InternalServerError, 500, {"message": "oops"}, ProviderErrorKind.SERVER_ERROR),
-        (openai.InternalServerError, 503, {"message": "overloaded"}, ProviderErrorKind.SERVER_ERROR),
-        (openai.NotFoundError, 404, {"message": "The model `gpt-9` does not exist"}, ProviderErrorKind.BAD_REQUEST),
-        (
-            openai.BadRequestError,
             400,
             {"message": "This model's maximum context length is 128000 tokens.", "code": "context_length_exceeded"},
             ProviderErrorKind.CONTEXT_OVERFLOW,
         ),
-        (openai.BadRequestError, 400, {"message": "Invalid 'tools[0].function.name'"}, ProviderErrorKind.BAD_REQUEST),
+        (400, {"message": "Invalid 'tools[0].function.name'"}, ProviderErrorKind.BAD_REQUEST),
+        (422, {"message": "unprocessable"}, ProviderErrorKind.BAD_REQUEST),
     ],
 )
-def test_status_errors_map_to_their_kind(
-    cls: type[openai.APIStatusError], status: int, body: dict[str, Any], kind: ProviderErrorKind
+async def test_status_errors_map_to_their_kind(
+    upstream: FakeUpstream, code: int, body: dict[str, Any], kind: ProviderErrorKind
 ) -> None:
-    error = classify(status_exception(cls, status, body))
-    assert (error.kind, error.status_code) == (kind, status)
+    upstream.script(json_reply({"error": body}, code))
+    _, error = await collect_error(upstream.model(retry=NO_RETRY))
+    assert (error.kind, error.status_code) == (kind, code)
     assert body["message"].split()[0] in error.message
+    assert error.retryable is (kind in RETRYABLE_KINDS)
 
 
-def test_retryable_kinds_are_marked_retryable() -> None:
-    limited = classify(status_exception(openai.RateLimitError, 429, {"message": "x"}))
-    broken = classify(status_exception(openai.InternalServerError, 502, {"message": "x"}))
-    bad = classify(status_exception(openai.BadRequestError, 400, {"message": "x"}))
-    assert limited.retryable
-    assert broken.retryable
-    assert not bad.retryable
+@pytest.mark.parametrize(("code", "retried"), [(429, True), (502, True), (503, True), (400, False), (404, False)])
+async def test_retryable_statuses_are_retried_and_others_are_not(
+    upstream: FakeUpstream, code: int, retried: bool
+) -> None:
+    upstream.script(status(code, "x"), sse(event(chunk({"content": "ok"})), DONE))
+    model = upstream.model()
+    if retried:
+        assert await collect(model) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
+    else:
+        _, error = await collect_error(model)
+        assert not error.retryable
+        assert error.status_code == code
+    assert len(upstream.served) == (2 if retried else 1)
 
 
-def test_the_retry_after_header_of_a_status_error_reaches_the_retry_policy() -> None:
-    limited = status_exception(openai.RateLimitError, 429, {"message": "x"}, **{"retry-after": "7"})
-    assert retry_after_hint(limited) == 7.0
-    assert retry_after_hint(status_exception(openai.InternalServerError, 500, {"message": "x"})) is None
-    assert retry_after_hint(openai.APITimeoutError(request=httpx2.Request("POST", URL))) is None
+async def test_an_error_page_that_is_not_json_is_reported_by_its_text(upstream: FakeUpstream) -> None:
+    upstream.script(text_status(502, "<html>  Bad   Gateway </html>"))
+    _, error = await collect_error(upstream.model(retry=NO_RETRY))
+    assert (error.kind, error.status_code) == (ProviderErrorKind.SERVER_ERROR, 502)
+    assert "Bad Gateway" in error.message
 
 
-def test_timeouts_and_connection_failures() -> None:
-    request = httpx2.Request("POST", URL)
-    timeout = classify(openai.APITimeoutError(request=request))
-    assert timeout.kind is ProviderErrorKind.TIMEOUT
-    try:
-        raise openai.APIConnectionError(request=request) from httpx2.ConnectError("Connection refused")
-    except openai.APIConnectionError as error:
-        connection = classify(error)
-    assert connection.kind is ProviderErrorKind.CONNECTION
-    assert "ConnectError: Connection refused" in connection.message
-    assert "https://api.example.test/v1" in connection.message
-    dropped = classify(httpx2.RemoteProtocolError("peer closed connection"))
-    assert dropped.kind is ProviderErrorKind.CONNECTION
+async def test_an_empty_error_body_is_reported_by_its_status(upstream: FakeUpstream) -> None:
+    upstream.script(text_status(503, ""))
+    _, error = await collect_error(upstream.model(retry=NO_RETRY))
+    assert (error.kind, error.status_code) == (ProviderErrorKind.SERVER_ERROR, 503)
+    assert "HTTP 503" in error.message
 
 
-def test_an_error_object_inside_the_stream_is_a_server_error() -> None:
-    body = {"message": "The server had an error", "type": "server_error", "param": None, "code": None}
-    error = classify(openai.APIError("The server had an error", httpx2.Request("POST", URL), body=body))
-    assert error.kind is ProviderErrorKind.SERVER_ERROR
-    assert "The server had an error" in error.message
+async def test_an_error_body_that_arrives_in_pieces_is_read_whole(upstream: FakeUpstream) -> None:
+    upstream.script(status(400, "Invalid 'messages[0].role'", pieces=4))
+    _, error = await collect_error(upstream.model(retry=NO_RETRY))
+    assert (error.kind, error.status_code) == (ProviderErrorKind.BAD_REQUEST, 400)
+    assert "Invalid 'messages[0].role'" in error.message
 
 
-def test_undecodable_stream_data_is_malformed() -> None:
-    try:
-        json.loads('{"choices": [')
-    except json.JSONDecodeError as decode_error:
-        error = classify(decode_error)
+@attrs.frozen
+class RecordingRetry(RetryPolicy):
+    """A retry policy that waits not at all and records the Retry-After it was handed."""
+
+    hints: list[float | None] = attrs.field(factory=list)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        self.hints.append(retry_after)
+        return 0.0
+
+
+@pytest.mark.parametrize(
+    ("failure", "hint"),
+    [
+        (status(429, "x", headers={"Retry-After": "7"}), 7.0),
+        (status(503, "x", headers={"retry-after-ms": "1500"}), 1.5),
+        (status(500, "x"), None),
+        (sse(DROP), None),
+    ],
+)
+async def test_the_retry_after_of_a_failure_reaches_the_retry_policy(
+    upstream: FakeUpstream, failure: Reply, hint: float | None
+) -> None:
+    policy = RecordingRetry(max_attempts=2)
+    upstream.script(failure, sse(DONE))
+    assert await collect(upstream.model(retry=policy)) == [ModelFinished(FinishReason.STOP)]
+    assert policy.hints == [hint]
+
+
+# --- a 200 with a JSON document instead of an event stream --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        ({"message": f"quota exceeded for {KEY}", "type": "insufficient_quota"}, ProviderErrorKind.RATE_LIMITED),
+        ({"message": f"key {KEY} is not allowed here", "type": "invalid_request_error"}, ProviderErrorKind.BAD_REQUEST),
+        ({"message": f"upstream failed ({KEY})", "type": "server_error"}, ProviderErrorKind.SERVER_ERROR),
+    ],
+)
+async def test_an_error_object_sent_as_json_instead_of_a_stream_gets_the_kind_of_its_type(
+    upstream: FakeUpstream, error: dict[str, Any], kind: ProviderErrorKind
+) -> None:
+    upstream.script(json_reply({"error": error}))
+    _, raised = await collect_error(upstream.model(retry=NO_RETRY))
+    assert raised.kind is kind
+    assert error["message"].split()[0] in raised.message
+    assert KEY not in str(raised)
+
+
+async def test_a_retryable_error_object_sent_as_json_is_retried(upstream: FakeUpstream) -> None:
+    upstream.script(
+        json_reply({"error": {"message": "busy", "type": "server_error"}}), sse(event(chunk({"content": "ok"})), DONE)
+    )
+    assert await collect(upstream.model()) == [TextDelta("ok"), ModelFinished(FinishReason.STOP)]
+    assert len(upstream.served) == 2
+
+
+async def test_a_completion_sent_as_json_instead_of_a_stream_is_malformed_and_not_retried(
+    upstream: FakeUpstream,
+) -> None:
+    completion = {
+        "id": "c",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+    }
+    upstream.script(json_reply(completion), sse(DONE))
+    _, error = await collect_error(upstream.model())
     assert error.kind is ProviderErrorKind.MALFORMED_RESPONSE
-    assert "not valid JSON" in error.message
+    assert "instead of an event stream" in error.message
+    assert len(upstream.served) == 1
+
+
+async def test_an_error_object_sent_as_json_in_pieces_is_read_whole(upstream: FakeUpstream) -> None:
+    upstream.script(json_reply({"error": {"message": "no such model", "type": "invalid_request_error"}}, pieces=4))
+    _, error = await collect_error(upstream.model(retry=NO_RETRY))
+    assert error.kind is ProviderErrorKind.BAD_REQUEST
+    assert "no such model" in error.message
+
+
+# --- transport error classification -------------------------------------------------------------
+
+WHERE = "https://api.example.test/v1"
+
+
+def classify(error: Exception) -> ProviderError:
+    classified = classify_transport_error(error, where=WHERE, secrets=(KEY,))
+    assert classified is not None, f"{error!r} was not recognised as a provider error"
+    return classified
+
+
+def test_timeouts_are_timeouts_and_say_whether_connecting_or_reading_timed_out() -> None:
+    connecting = classify(aiohttp.ConnectionTimeoutError("Connection timeout to host"))
+    assert connecting.kind is ProviderErrorKind.TIMEOUT
+    assert connecting.retryable
+    assert f"could not connect to {WHERE}" in connecting.message
+    for error in (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), TimeoutError()):
+        reading = classify(error)
+        assert reading.kind is ProviderErrorKind.TIMEOUT
+        assert f"no response from {WHERE}" in reading.message
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (aiohttp.ClientPayloadError("Response payload is not completed"), "ClientPayloadError: Response payload"),
+        (aiohttp.ServerDisconnectedError(), "ServerDisconnectedError: Server disconnected"),
+        (ConnectionResetError(104, "Connection reset by peer"), "ConnectionResetError: [Errno 104]"),
+        (OSError(), "connection to https://api.example.test/v1 failed: OSError"),
+    ],
+)
+def test_connection_failures_name_the_url_and_the_cause(error: Exception, cause: str) -> None:
+    classified = classify(error)
+    assert classified.kind is ProviderErrorKind.CONNECTION
+    assert classified.retryable
+    assert f"connection to {WHERE} failed" in classified.message
+    assert cause in classified.message
+
+
+def test_a_connection_failure_naming_the_key_is_redacted() -> None:
+    classified = classify(aiohttp.ClientConnectionError(f"proxy rejected {KEY}"))
+    assert KEY not in classified.message
+    assert REDACTED in classified.message
+
+
+async def test_a_refused_connection_is_a_connection_error_naming_the_url() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base_url = f"http://127.0.0.1:{port}/v1"
+    _, error = await collect_error(OpenAIChatModel("gpt-4o", KEY, base_url, retry=FAST_RETRY))
+    assert error.kind is ProviderErrorKind.CONNECTION
+    assert f"connection to {base_url} failed" in error.message
+    assert "Connect" in error.message  # the cause: aiohttp's ClientConnectorError
 
 
 def test_bugs_are_not_provider_errors() -> None:
-    assert classify_openai_error(KeyError("x"), where="here") is None
-    assert classify_openai_error(TypeError("x"), where="here") is None
+    assert classify_transport_error(KeyError("x"), where="here") is None
+    assert classify_transport_error(TypeError("x"), where="here") is None
+    assert classify_transport_error(ValueError("x"), where="here") is None
+
+
+async def test_a_bug_inside_the_stream_is_raised_as_it_is_and_not_retried(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_: object) -> list[ModelEvent]:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(ChatCompletionStreamReader, "finish", broken)
+    upstream.script(sse(DONE), sse(DONE))
+    with pytest.raises(KeyError, match="bug"):
+        await collect(upstream.model())
+    assert len(upstream.served) == 1
 
 
 # --- shared error helpers -----------------------------------------------------------------------

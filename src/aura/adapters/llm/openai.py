@@ -12,12 +12,12 @@ Parameter mapping (SPEC-reference §4.7):
 Reasoning text is read from `delta.reasoning_content` (DeepSeek, llama.cpp, older vLLM) or `delta.reasoning`
 (OpenRouter, newer vLLM); a delta carrying both is counted once.
 
-The SDK sends the request (`AsyncOpenAI.post` with the body from `build_request_body`: auth, headers,
-timeouts, status errors), but the stream is read here from the raw SSE bytes, one `json.loads` per event: the
-SDK's typed-params transform of every request and its pydantic `ChatCompletionChunk` per chunk were most of
-the server's CPU time under load (docs/performance.md). Failures keep the SDK's shapes (`APIError` for an
-in-stream error object, `APITimeoutError` and `APIConnectionError` for transport failures), so one classifier
-maps them all.
+The request goes out with aiohttp, not the `openai` SDK, and the SSE stream is read here, one `json.loads` per
+event: under load the SDK's per-request work (its typed options, httpx2's request building and connection
+pool) and its pydantic model per chunk were most of the server's CPU time (docs/performance.md, ADR 0011).
+What the SDK did for us is kept: the `Authorization` header, the request timeout on connecting and on every
+read, proxies and certificates from the environment (`_http.py`), status errors classified from the
+provider's error body with Retry-After honoured, and `{"error": …}` objects sent inside the stream.
 """
 
 from __future__ import annotations
@@ -26,17 +26,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import ssl
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
+import aiohttp
 import attrs
-import httpx2
-import openai
+from yarl import URL
 
+from aura import __version__
 from aura.adapters.llm._errors import (
-    describe_cause,
     describe_json_error,
     malformed,
     redact,
@@ -44,6 +43,7 @@ from aura.adapters.llm._errors import (
     status_error,
     stream_error,
 )
+from aura.adapters.llm._http import ProxyRoute, default_ssl_context, proxy_route_from_environment
 from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
@@ -72,15 +72,19 @@ from aura.ports.chat_model import ChatRequest, GenerationSettings
 logger = logging.getLogger(__name__)
 
 PROVIDER = "openai"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHAT_COMPLETIONS_PATH = "/chat/completions"
+USER_AGENT = f"aura/{__version__}"
+# At most this many connections per adapter (the SDK's default); more concurrent streams wait for one.
+MAX_CONNECTIONS = 1000
+# An error response's body is read up to this size for its message.
+MAX_ERROR_BODY_BYTES = 64 * 1024
 REASONING_MODEL_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 DEFAULT_RETRY = RetryPolicy()
 
 # After `[DONE]` the rest of an HTTP/1.1 body (the last chunk marker) is read so the connection goes back to the
 # pool instead of being closed; a server that keeps the stream open longer than this is cut off (as the SDK does).
 DONE_DRAIN_SECONDS = 0.1
-# What a broken transport raises while the body is read (the SDK's stream wraps the same in APIConnectionError).
-_TRANSPORT_ERRORS = (httpx2.RequestError, ssl.SSLError)
 
 _FINISH_REASONS = {
     "stop": FinishReason.STOP,
@@ -373,98 +377,75 @@ class SseDataDecoder:
         return events
 
 
-def decode_chunk(data: bytes, request: httpx2.Request) -> object:
-    """One event's data as JSON; an `{"error": …}` object is raised as the SDK raises it (`openai.APIError`)."""
+def decode_chunk(data: bytes, secrets: Sequence[str] = ()) -> object:
+    """One event's data as JSON; an `{"error": …}` object the server sends instead of a chunk is raised."""
     try:
-        text = data.decode()
+        chunk = json.loads(data)
     except UnicodeDecodeError as error:
         raise malformed(PROVIDER, f"stream data is not valid UTF-8 ({error.reason})") from error
-    chunk = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise malformed(PROVIDER, describe_json_error(error, error.doc)) from error
     if isinstance(chunk, dict):
         error_body = chunk.get("error")
         if error_body:
-            message = error_body.get("message") if isinstance(error_body, Mapping) else None
-            if not isinstance(message, str) or not message:
-                message = "An error occurred during streaming"
-            raise openai.APIError(message, request, body=error_body)
+            raise stream_error(PROVIDER, error_body, secrets=secrets)
     return chunk
-
-
-async def read_chunks(response: httpx2.Response) -> AsyncGenerator[object, None]:
-    """The decoded `chat.completion.chunk`s of a streamed response, up to `[DONE]` or the end of the body.
-
-    Transport failures while reading are raised as the SDK's `APITimeoutError`/`APIConnectionError`.
-    """
-    decoder = SseDataDecoder()
-    request = response.request
-    try:
-        async with contextlib.aclosing(response.aiter_bytes()) as pieces:
-            async for piece in pieces:
-                for data in decoder.feed(piece):
-                    if data.startswith(b"[DONE]"):
-                        if response.http_version == "HTTP/1.1":
-                            await _drain(pieces)
-                        return
-                    yield decode_chunk(data, request)
-    except httpx2.TimeoutException as error:
-        raise openai.APITimeoutError(request=request) from error
-    except _TRANSPORT_ERRORS as error:
-        raise openai.APIConnectionError(request=request) from error
-
-
-async def _drain(pieces: AsyncIterator[bytes]) -> None:
-    """Read what follows `[DONE]` (normally only the end of the body), briefly, ignoring it and its failures."""
-    try:
-        async with asyncio.timeout(DONE_DRAIN_SECONDS):
-            async for _ in pieces:
-                pass
-    except (TimeoutError, *_TRANSPORT_ERRORS):
-        pass
 
 
 # --- errors -------------------------------------------------------------------------------------
 
 
-def classify_openai_error(error: Exception, *, where: str, secrets: Sequence[str] = ()) -> ProviderError | None:
-    """Map an `openai` SDK (or transport/decoding) failure to a `ProviderError`; None for anything else."""
-    if isinstance(error, openai.APITimeoutError):
+def classify_transport_error(error: Exception, *, where: str, secrets: Sequence[str] = ()) -> ProviderError | None:
+    """Map an aiohttp (or socket) failure to a `ProviderError`; None for anything else.
+
+    Timeouts are told apart from failures: a connect or read that waited past the request timeout is a
+    `TIMEOUT`; a refused, unresolvable or dropped connection is a `CONNECTION` error naming the cause.
+    """
+    if isinstance(error, aiohttp.ConnectionTimeoutError):
+        return ProviderError(
+            ProviderErrorKind.TIMEOUT, f"could not connect to {where} within the request timeout", provider=PROVIDER
+        )
+    if isinstance(error, TimeoutError):  # aiohttp's read timeouts are TimeoutErrors too
         return ProviderError(
             ProviderErrorKind.TIMEOUT, f"no response from {where} within the request timeout", provider=PROVIDER
         )
-    if isinstance(error, openai.APIConnectionError):
+    if isinstance(error, aiohttp.ClientHttpProxyError):
+        kind = ProviderErrorKind.AUTHENTICATION if error.status == 407 else ProviderErrorKind.CONNECTION
         return ProviderError(
-            ProviderErrorKind.CONNECTION,
-            redact(f"connection to {where} failed: {describe_cause(error)}", secrets),
+            kind,
+            redact(f"the proxy to {where} refused the connection: HTTP {error.status} {error.message}", secrets),
             provider=PROVIDER,
+            status_code=error.status,
         )
-    if isinstance(error, openai.APIResponseValidationError):
-        return malformed(PROVIDER, "the response does not match the Chat Completions schema")
-    if isinstance(error, openai.APIStatusError):
-        return status_error(
-            PROVIDER, error.status_code, error.body, secrets=secrets, fallback=f"HTTP {error.status_code}"
-        )
-    if isinstance(error, openai.APIError):  # an `{"error": …}` object sent inside the stream
-        return stream_error(PROVIDER, error.body, secrets=secrets)
-    if isinstance(error, json.JSONDecodeError):
-        return malformed(PROVIDER, describe_json_error(error, error.doc))
-    if isinstance(error, httpx2.TimeoutException):
+    if isinstance(error, aiohttp.ClientError | OSError):
+        cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         return ProviderError(
-            ProviderErrorKind.TIMEOUT, f"no response from {where} within the request timeout", provider=PROVIDER
-        )
-    if isinstance(error, httpx2.TransportError):
-        return ProviderError(
-            ProviderErrorKind.CONNECTION,
-            redact(f"connection to {where} failed: {type(error).__name__}: {error}", secrets),
-            provider=PROVIDER,
+            ProviderErrorKind.CONNECTION, redact(f"connection to {where} failed: {cause}", secrets), provider=PROVIDER
         )
     return None
 
 
-def retry_after_hint(error: Exception) -> float | None:
-    """The wait a 429/503 response asked for (Retry-After), handed to the retry policy."""
-    if isinstance(error, openai.APIStatusError):
-        return retry_after_seconds(error.response.headers)
-    return None
+async def read_body(response: aiohttp.ClientResponse, limit: int = MAX_ERROR_BODY_BYTES) -> bytes:
+    """The response body, whole or up to `limit` bytes (a single read returns only what has arrived)."""
+    pieces: list[bytes] = []
+    size = 0
+    while size < limit:
+        piece = await response.content.read(limit - size)
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return b"".join(pieces)
+
+
+async def error_from_response(response: aiohttp.ClientResponse, secrets: Sequence[str]) -> ProviderError:
+    """The `ProviderError` for an HTTP error status, from the provider's JSON (or text) error body."""
+    raw = await read_body(response)
+    text = raw.decode(errors="replace")
+    body: object = text
+    with contextlib.suppress(ValueError):
+        body = json.loads(text)
+    return status_error(PROVIDER, response.status, body, secrets=secrets, fallback=f"HTTP {response.status}")
 
 
 # --- the adapter --------------------------------------------------------------------------------
@@ -473,8 +454,9 @@ def retry_after_hint(error: Exception) -> float | None:
 class OpenAIChatModel:
     """A `ChatModel` over the Chat Completions API of OpenAI or any OpenAI-compatible `base_url`.
 
-    The SDK's own retries are off: `RetryPolicy` retries 429/5xx/connection failures, honouring
-    Retry-After, but only until the first event has been passed on.
+    One aiohttp session per adapter, created on first use in the running event loop. `RetryPolicy` retries
+    429/5xx/connection failures and timeouts, honouring Retry-After, but only until the first event has been
+    passed on.
     """
 
     def __init__(
@@ -485,6 +467,7 @@ class OpenAIChatModel:
         *,
         request_timeout: float = 600.0,
         retry: RetryPolicy = DEFAULT_RETRY,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         if not model.strip():
             raise ValueError("OpenAIChatModel: `model` must name a model, e.g. 'gpt-4o'")
@@ -494,11 +477,33 @@ class OpenAIChatModel:
             )
         if request_timeout <= 0:
             raise ValueError(f"OpenAIChatModel: `request_timeout` must be positive, got {request_timeout}")
+        if max_connections < 1:
+            raise ValueError(f"OpenAIChatModel: `max_connections` must be at least 1, got {max_connections}")
+        root = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        url = URL(root + CHAT_COMPLETIONS_PATH)
+        if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
+            raise ValueError(
+                f"OpenAIChatModel: `base_url` must be an http(s) URL without query or fragment, got {base_url!r}"
+            )
         self._model = model
         self._retry = retry
         self._secrets = (api_key,)
-        self._where = redact(base_url, self._secrets) if base_url else "the OpenAI API"
-        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=request_timeout)
+        self._where = redact(root, self._secrets) if base_url else "the OpenAI API"
+        self._url = url
+        self._base_headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "User-Agent": USER_AGENT,
+        }
+        # The same limit to every wait, as the SDK's timeout did: connecting, the response's headers, and each
+        # silence in its body (`_stream_once`; aiohttp's own read timeout would re-arm a timer for every piece).
+        self._request_timeout = request_timeout
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=request_timeout, sock_connect=request_timeout)
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._proxy = ProxyRoute()
+        self._headers = self._base_headers
         self._warned_about_reasoning_effort = False
 
     @property
@@ -509,39 +514,92 @@ class OpenAIChatModel:
     def model_name(self) -> str:
         return self._model
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
+    def stream(self, request: ChatRequest) -> AsyncGenerator[ModelEvent, None]:
         self._warn_if_reasoning_effort_dropped(request.settings)
-        body = build_request_body(self._model, request)
-        events = stream_with_retries(
-            lambda: self._stream_once(body), self._classify, self._retry, retry_after=retry_after_hint
+        body = json.dumps(build_request_body(self._model, request)).encode()
+        return stream_with_retries(
+            lambda: self._stream_once(body), self._classify, self._retry, retry_after=_retry_after
         )
-        # closed here, not when garbage collected: a consumer that stops early releases the connection at once
-        async with contextlib.aclosing(events):
-            async for event in events:
-                yield event
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
-    async def _stream_once(self, body: Mapping[str, Any]) -> AsyncIterator[ModelEvent]:
-        # `post` sends `body` as it is (it is already the wire JSON) and raises status errors before the
-        # stream starts; `chat.completions.create` would also walk the whole body through its typed-params
-        # transform, which costs more per request than reading the stream.
-        response = await self._client.post(CHAT_COMPLETIONS_PATH, body=body, cast_to=httpx2.Response, stream=True)
-        reader = ChatCompletionStreamReader()
-        try:
-            async with contextlib.aclosing(read_chunks(response)) as chunks:
-                async for chunk in chunks:
-                    for event in reader.feed(chunk):
-                        yield event
-        finally:
-            # also when the consumer stops early: the connection is released at once
-            await response.aclose()
-        for event in reader.finish():
-            yield event
+    def _client_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._proxy = proxy = proxy_route_from_environment(self._url.scheme, self._url.host or "")
+            # a plain-http request goes to the proxy as it is, so the proxy's credentials travel in its headers
+            self._headers = self._base_headers
+            if proxy.headers is not None and self._url.scheme == "http":
+                self._headers = {**self._base_headers, **proxy.headers}
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                ssl=default_ssl_context() if self._url.scheme == "https" else True,
+            )
+            # trust_env stays off: it re-reads the environment and ~/.netrc in a thread on every request
+            # (more CPU under load than the request itself); the proxy is looked up once, above.
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def _stream_once(self, body: bytes) -> AsyncGenerator[ModelEvent, None]:
+        session = self._client_session()
+        proxy = self._proxy
+        async with (
+            asyncio.timeout(self._request_timeout) as waiting_for_headers,  # and for an error body
+            session.post(
+                self._url,
+                data=body,
+                headers=self._headers,
+                proxy=proxy.url,
+                proxy_headers=proxy.headers if self._url.scheme == "https" else None,
+            ) as response,
+        ):
+            if response.status >= 400:
+                raise _StatusError(await error_from_response(response, self._secrets), response.headers)
+            if response.content_type == "application/json":
+                raise await self._json_instead_of_stream(response)
+            waiting_for_headers.reschedule(None)  # from here on each silence is limited, not the whole stream
+            reader = ChatCompletionStreamReader()
+            decoder = SseDataDecoder()
+            secrets = self._secrets
+            silence = _SilenceLimit(response, self._request_timeout)
+            clock = silence.clock
+            try:
+                async for piece in response.content.iter_any():
+                    silence.last_read = clock()
+                    for data in decoder.feed(piece):
+                        if data.startswith(b"[DONE]"):
+                            await _drain(response)
+                            for event in reader.finish():
+                                yield event
+                            return
+                        for event in reader.feed(decode_chunk(data, secrets)):
+                            yield event
+            except (aiohttp.ClientError, OSError) as error:
+                if silence.expired:
+                    raise TimeoutError(f"the response body was silent for {self._request_timeout} s") from error
+                raise
+            finally:
+                silence.cancel()
+            for event in reader.finish():
+                yield event
+
+    async def _json_instead_of_stream(self, response: aiohttp.ClientResponse) -> ProviderError:
+        """A 200 with a JSON body: an error object some gateways send that way, or a server that cannot stream."""
+        raw = await read_body(response)
+        with contextlib.suppress(ValueError):
+            body = json.loads(raw)
+            if isinstance(body, dict) and body.get("error"):
+                return stream_error(PROVIDER, body["error"], secrets=self._secrets)
+        return malformed(
+            PROVIDER, "the server answered with a JSON document instead of an event stream (does it support streaming?)"
+        )
 
     def _classify(self, error: Exception) -> ProviderError | None:
-        return classify_openai_error(error, where=self._where, secrets=self._secrets)
+        if isinstance(error, _StatusError):
+            return error.error
+        return classify_transport_error(error, where=self._where, secrets=self._secrets)
 
     def _warn_if_reasoning_effort_dropped(self, settings: GenerationSettings) -> None:
         if settings.reasoning_effort is None or is_reasoning_model(self._model):
@@ -554,3 +612,62 @@ class OpenAIChatModel:
                 self._model,
                 ", ".join(REASONING_MODEL_PREFIXES),
             )
+
+
+class _SilenceLimit:
+    """Closes a response whose body has been silent for `seconds` (the request timeout between two reads).
+
+    One timer per `seconds` instead of one per read: the reader stamps `last_read`, and the timer, when it
+    fires, either finds the stamp recent and re-arms for the new due time or closes the response, which
+    makes the pending read fail.
+    """
+
+    def __init__(self, response: aiohttp.ClientResponse, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.clock = loop.time
+        self.last_read = loop.time()
+        self.expired = False
+        self._loop = loop
+        self._response = response
+        self._seconds = seconds
+        self._timer = loop.call_at(self.last_read + seconds, self._check)
+
+    def _check(self) -> None:
+        due = self.last_read + self._seconds
+        if self._loop.time() < due:
+            self._timer = self._loop.call_at(due, self._check)
+            return
+        self.expired = True
+        self._response.close()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+class _StatusError(Exception):
+    """An HTTP error status, classified, with the headers that may ask for a wait (Retry-After)."""
+
+    def __init__(self, error: ProviderError, headers: Mapping[str, str]) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.headers = headers
+
+
+def _retry_after(error: Exception) -> float | None:
+    """The wait a 429/503 response asked for (Retry-After), handed to the retry policy."""
+    if isinstance(error, _StatusError):
+        return retry_after_seconds(error.headers)
+    return None
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read what follows `[DONE]` (normally only the end of the body) so the connection can be reused.
+
+    Briefly, ignoring what and whether it arrives: a server that keeps the stream open longer is cut off.
+    """
+    if response.content.at_eof():
+        return
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
+        async with asyncio.timeout(DONE_DRAIN_SECONDS):
+            while await response.content.readany():
+                pass

@@ -463,6 +463,12 @@ def validate_config(config: AgentConfig) -> list[ConfigProblem]:
     base_url = getattr(llm, "base_url", None)
     if isinstance(base_url, str) and not _is_http_url(base_url):
         problem(("llm", "base_url"), "expected an http:// or https:// URL")
+    elif isinstance(llm, OpenAIConfig) and isinstance(base_url, str) and _has_query_or_fragment(base_url):
+        problem(
+            ("llm", "base_url"),
+            "expected the API root without query or fragment, e.g. https://api.openai.com/v1 "
+            "(`/chat/completions` is appended to it)",
+        )
 
     agent = config.agent
     if not agent.name.strip():
@@ -511,6 +517,11 @@ def validate_config(config: AgentConfig) -> list[ConfigProblem]:
     if tools is not None and tools.filesystem_root is not None and not tools.filesystem:
         problem(("tools", "filesystem_root"), "only meaningful with `filesystem = true`")
     return problems
+
+
+def _has_query_or_fragment(text: str) -> bool:
+    parsed = urllib.parse.urlsplit(text.strip())
+    return bool(parsed.query or parsed.fragment)
 
 
 def _is_http_url(text: str) -> bool:
