@@ -3,7 +3,7 @@
     python bench/load_stream_parsing.py [--levels 100 1000]
 
 Serves one agent with `create_app` in a worker process, twice: once with the real `OpenAIChatModel`
-(the openai SDK's HTTP client, httpx2, with the adapter's own SSE reader) and once with `LeanSseModel`, a
+(aiohttp and its own SSE reader, with timeouts, error mapping and retries) and once with `LeanSseModel`, a
 minimal ChatModel that reads the upstream's SSE lines with aiohttp and `json.loads` (text only: no tools,
 no errors, no retries, so it is an experiment, not an adapter). Both run against the fake upstream of
 `load_streams.py`; the difference between the two rows is the provider adapter's per-chunk cost, since
@@ -88,11 +88,14 @@ async def compare(levels: list[int]) -> None:
     upstream_port = load_streams.free_port()
     upstream = f"http://127.0.0.1:{upstream_port}"
     command = [sys.executable, load_streams.SCRIPT, "upstream", str(upstream_port), "32", "0.02"]
-    print("| model adapter | streams | req/s | TTFT p50 ms | peak RSS MiB |\n|---|---:|---:|---:|---:|")
+    print(
+        "| model adapter | streams | req/s | server CPU ms/req | TTFT p50 ms | peak RSS MiB |\n"
+        "|---|---:|---:|---:|---:|---:|"
+    )
     with load_streams.process(command) as fake:
-        for kind in ("openai SDK", "lean"):
+        for kind in ("OpenAIChatModel", "lean"):
             port = load_streams.free_port()
-            server = multiprocessing.get_context("spawn").Process(target=serve, args=(kind.split()[0], port, upstream))
+            server = multiprocessing.get_context("spawn").Process(target=serve, args=(kind, port, upstream))
             server.start()
             try:
                 await load_streams.wait_for_port(port, fake)
@@ -101,7 +104,8 @@ async def compare(levels: list[int]) -> None:
                     url = f"http://127.0.0.1:{port}/v1/chat/completions"
                     result = await load_streams.run_level(url, level, max(200, 2 * level), server.pid)
                     print(
-                        f"| {kind} | {level} | {result['requests_per_sec']:.1f} | {result['ttft_p50_ms']:.0f} | "
+                        f"| {kind} | {level} | {result['requests_per_sec']:.1f} | "
+                        f"{result['server_cpu_ms_per_request']:.2f} | {result['ttft_p50_ms']:.0f} | "
                         f"{result['peak_rss_mib']:.0f} |",
                         flush=True,
                     )

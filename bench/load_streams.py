@@ -315,7 +315,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     for r in results:
         lines.append(
             f"| {r['target']} | {r['concurrency']} | {r['requests']} | {r['requests_per_sec']:.1f} | "
-            f"{r['server_cpu_ms_per_request']:.2f} | {r['ttft_p50_ms']:.1f} | {r['ttft_p99_ms']:.1f} | {r['peak_rss_mib']:.0f} | "
+            f"{r['server_cpu_ms_per_request']:.2f} | {r['ttft_p50_ms']:.1f} | {r['ttft_p99_ms']:.1f} | "
+            f"{r['peak_rss_mib']:.0f} | "
             f"{r['rss_per_stream_kib']:.0f} | {r['failures']} |"
         )
     lines += [
