@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import gc
 import itertools
 import json
 import logging
 import socket
+import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -1229,3 +1231,54 @@ def test_kind_for_status(status: int, message: str, kind: ProviderErrorKind) -> 
 )
 def test_provider_message_finds_the_human_text(body: object, text: str) -> None:
     assert provider_message(body, "fallback") == text
+
+
+def test_one_model_serves_successive_event_loops(caplog: pytest.LogCaptureFixture) -> None:
+    """A program calling `asyncio.run` per question reuses one adapter: each loop gets its own connections."""
+    served: list[int] = []
+    ready = threading.Event()
+    stop: list[asyncio.Event] = []
+    ports: list[int] = []
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        served.append(1)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(event(chunk({"content": f"answer {len(served)}"})) + b"data: [DONE]\n\n")
+        return response
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        ports.append(runner.addresses[0][1])
+        stop.append(asyncio.Event())
+        ready.set()
+        await stop[0].wait()
+        await runner.cleanup()
+
+    server_loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=server_loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    model = OpenAIChatModel("gpt-4o", KEY, f"http://127.0.0.1:{ports[0]}/v1", retry=RetryPolicy(max_attempts=1))
+
+    async def ask() -> list[ModelEvent]:
+        return [item async for item in model.stream(REQUEST)]
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            first = asyncio.run(ask())
+            second = asyncio.run(ask())
+            asyncio.run(model.aclose())
+            gc.collect()
+    finally:
+        server_loop.call_soon_threadsafe(stop[0].set)
+        thread.join(10)
+        server_loop.close()
+    assert first == [TextDelta("answer 1"), ModelFinished(FinishReason.STOP)]
+    assert second == [TextDelta("answer 2"), ModelFinished(FinishReason.STOP)]
+    assert "Unclosed" not in caplog.text

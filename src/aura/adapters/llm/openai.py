@@ -502,6 +502,7 @@ class OpenAIChatModel:
         self._timeout = aiohttp.ClientTimeout(total=None, connect=request_timeout, sock_connect=request_timeout)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self._proxy = ProxyRoute()
         self._headers = self._base_headers
         self._warned_about_reasoning_effort = False
@@ -526,8 +527,16 @@ class OpenAIChatModel:
             await self._session.close()
             self._session = None
 
-    def _client_session(self) -> aiohttp.ClientSession:
+    async def _client_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is not None and self._session_loop is not loop:
+            # A program that runs the model under a new event loop (asyncio.run per question) cannot reuse the old
+            # loop's connections: they are given up (closing them needs the old loop, which is usually closed).
+            stale, self._session = self._session, None
+            with contextlib.suppress(RuntimeError):
+                await stale.close()
         if self._session is None or self._session.closed:
+            self._session_loop = loop
             self._proxy = proxy = proxy_route_from_environment(self._url.scheme, self._url.host or "")
             # a plain-http request goes to the proxy as it is, so the proxy's credentials travel in its headers
             self._headers = self._base_headers
@@ -543,7 +552,7 @@ class OpenAIChatModel:
         return self._session
 
     async def _stream_once(self, body: bytes) -> AsyncGenerator[ModelEvent, None]:
-        session = self._client_session()
+        session = await self._client_session()
         proxy = self._proxy
         async with (
             asyncio.timeout(self._request_timeout) as waiting_for_headers,  # and for an error body
