@@ -449,10 +449,11 @@ async def _serve(
     )
 
 
-# Collect the young generation every 10,000 net allocations instead of 700, and the older ones 50 and 100 times
-# less often than that. Streaming allocates many short-lived objects per token while thousands of streams keep
-# theirs alive, so the defaults spent about a fifth of the server's CPU at 1000 streams in collections that found
-# little to free (docs/performance.md); with these, a few percent, and the same peak memory.
+# Collect the young generation every 10,000 net allocations instead of 700, the middle one every 50 of those
+# (not 10) and the oldest every 100 of the middle's (not 10). Streaming allocates many short-lived objects per
+# token while thousands of streams keep theirs alive, so the defaults spent about a fifth of the server's CPU at
+# 1000 streams in collections that found little to free (docs/performance.md); with these, a few percent, and the
+# same peak memory.
 GC_THRESHOLDS = (10_000, 50, 100)
 
 
