@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import aioboto3
 from botocore.config import Config
+
+logger = logging.getLogger(__name__)
 
 
 class LazyAwsClient:
@@ -41,6 +44,7 @@ class LazyAwsClient:
         self._session: aioboto3.Session | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def session(self) -> aioboto3.Session | None:
@@ -49,6 +53,8 @@ class LazyAwsClient:
 
     async def get(self) -> Any:
         """The client; botocore errors (bad profile, no region) propagate for the caller to word."""
+        if self._loop is not asyncio.get_running_loop():
+            await self._leave_previous_loop()
         async with self._lock:
             if self._client is None:
                 session = aioboto3.Session(profile_name=self._profile, region_name=self._region)
@@ -63,7 +69,20 @@ class LazyAwsClient:
                 self._session, self._stack = session, stack
             return self._client
 
+    async def _leave_previous_loop(self) -> None:
+        """A new event loop (a program calling asyncio.run per question): the previous loop's client holds
+        connections of that loop, and the lock belongs to it too."""
+        stale, self._stack, self._client, self._session = self._stack, None, None, None
+        self._lock, self._loop = asyncio.Lock(), asyncio.get_running_loop()
+        if stale is not None:
+            try:
+                await stale.aclose()
+            except Exception as error:  # its transports cannot be closed from this loop
+                logger.debug("closing the %s client of a previous event loop failed: %r", self.service, error)
+
     async def aclose(self) -> None:
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            await self._leave_previous_loop()
         async with self._lock:
             stack, self._stack, self._client, self._session = self._stack, None, None, None
         if stack is not None:

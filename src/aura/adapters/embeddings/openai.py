@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import openai
 
+from aura.adapters.per_event_loop import PerEventLoop
 from aura.domain.vector_search import EmbeddingError
 from aura.ports.vector_store import EmbeddingPurpose
 
@@ -46,9 +47,14 @@ class OpenAIEmbedder:
         self._batch_size = batch_size
         self._requested_dimensions = dimensions
         self._dimensions = dimensions or KNOWN_DIMENSIONS.get(model)
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, timeout=request_timeout, max_retries=max_retries
-        )
+
+        # one SDK client per event loop: its pooled connections belong to the loop that opened them
+        def new_client() -> openai.AsyncOpenAI:
+            return openai.AsyncOpenAI(
+                api_key=api_key, base_url=base_url, timeout=request_timeout, max_retries=max_retries
+            )
+
+        self._clients = PerEventLoop(new_client, openai.AsyncOpenAI.close)
 
     @property
     def dimensions(self) -> int | None:
@@ -65,11 +71,12 @@ class OpenAIEmbedder:
     async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
         # The API rejects empty strings; a blank chunk still needs a vector to keep positions aligned.
         inputs = [text if text.strip() else " " for text in batch]
+        client = await self._clients.get()
         try:
             if self._requested_dimensions is None:
-                response = await self._client.embeddings.create(model=self.model, input=inputs, encoding_format="float")
+                response = await client.embeddings.create(model=self.model, input=inputs, encoding_format="float")
             else:
-                response = await self._client.embeddings.create(
+                response = await client.embeddings.create(
                     model=self.model, input=inputs, encoding_format="float", dimensions=self._requested_dimensions
                 )
         except openai.APIStatusError as error:
@@ -99,7 +106,7 @@ class OpenAIEmbedder:
         return _KEY_PATTERN.sub(r"\1***", text)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._clients.aclose()
 
 
 def _error_message(error: openai.APIStatusError) -> str:

@@ -36,6 +36,7 @@ from aura.adapters.llm._errors import (
     stream_error,
 )
 from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
+from aura.adapters.per_event_loop import PerEventLoop
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
     FinishReason,
@@ -417,9 +418,12 @@ class AnthropicChatModel:
         self._retry = retry
         self._secrets = (api_key,)
         self._where = redact(base_url, self._secrets) if base_url else "the Anthropic API"
-        self._client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=request_timeout
-        )
+
+        # one SDK client per event loop: its pooled connections belong to the loop that opened them
+        def new_client() -> anthropic.AsyncAnthropic:
+            return anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0, timeout=request_timeout)
+
+        self._clients = PerEventLoop(new_client, anthropic.AsyncAnthropic.close)
 
     @property
     def provider(self) -> str:
@@ -438,11 +442,12 @@ class AnthropicChatModel:
             yield event
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._clients.aclose()
 
     async def _stream_once(self, body: Mapping[str, Any]) -> AsyncIterator[ModelEvent]:
         omit = anthropic.omit
-        stream = await self._client.messages.create(
+        client = await self._clients.get()
+        stream = await client.messages.create(
             model=body["model"],
             max_tokens=body["max_tokens"],
             messages=body["messages"],

@@ -31,6 +31,7 @@ import pydantic
 from aura.adapters.llm._errors import kind_for_status, looks_like_context_overflow, malformed, redacted
 from aura.adapters.llm._tool_arguments import arguments_object
 from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
+from aura.adapters.per_event_loop import PerEventLoop
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
     FinishReason,
@@ -83,7 +84,8 @@ class OllamaChatModel:
         self._fallback_tool_parsing = fallback_tool_parsing
         self._options = dict(options or {})
         self._retry = retry
-        self._client = ollama.AsyncClient(host=self._base_url, timeout=request_timeout)
+        # one SDK client per event loop: its pooled connections belong to the loop that opened them
+        self._clients = PerEventLoop(lambda: ollama.AsyncClient(host=self._base_url, timeout=request_timeout), _close)
 
     @property
     def provider(self) -> str:
@@ -104,10 +106,11 @@ class OllamaChatModel:
             yield event
 
     async def aclose(self) -> None:
-        await self._client.close()  # type: ignore[no-untyped-call]  # the SDK leaves it unannotated
+        await self._clients.aclose()
 
     async def _attempt(self, body: Mapping[str, Any], fallback_tool_names: list[str]) -> AsyncIterator[ModelEvent]:
-        parts: AsyncIterator[ollama.ChatResponse] = await self._client._request(
+        client = await self._clients.get()
+        parts: AsyncIterator[ollama.ChatResponse] = await client._request(
             ollama.ChatResponse, "POST", "/api/chat", json=body, stream=True
         )
         try:
@@ -309,3 +312,7 @@ def _safe_url(url: str) -> str:
     if not parsed.userinfo:
         return url
     return str(parsed.copy_with(username=None, password=None))
+
+
+async def _close(client: ollama.AsyncClient) -> None:
+    await client.close()  # type: ignore[no-untyped-call]  # the SDK leaves it unannotated

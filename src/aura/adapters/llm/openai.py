@@ -45,6 +45,7 @@ from aura.adapters.llm._errors import (
 )
 from aura.adapters.llm._http import ProxyRoute, default_ssl_context, proxy_route_from_environment
 from aura.adapters.llm.retry import RetryPolicy, stream_with_retries
+from aura.adapters.per_event_loop import PerEventLoop
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
     FinishReason,
@@ -454,7 +455,7 @@ async def error_from_response(response: aiohttp.ClientResponse, secrets: Sequenc
 class OpenAIChatModel:
     """A `ChatModel` over the Chat Completions API of OpenAI or any OpenAI-compatible `base_url`.
 
-    One aiohttp session per adapter, created on first use in the running event loop. `RetryPolicy` retries
+    One aiohttp session per adapter and event loop, created on first use. `RetryPolicy` retries
     429/5xx/connection failures and timeouts, honouring Retry-After, but only until the first event has been
     passed on.
     """
@@ -501,10 +502,10 @@ class OpenAIChatModel:
         self._request_timeout = request_timeout
         self._timeout = aiohttp.ClientTimeout(total=None, connect=request_timeout, sock_connect=request_timeout)
         self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
-        self._session_loop: asyncio.AbstractEventLoop | None = None
         self._proxy = ProxyRoute()
         self._headers = self._base_headers
+        # one session per event loop: its pooled connections belong to the loop that opened them
+        self._sessions = PerEventLoop(self._new_session, aiohttp.ClientSession.close)
         self._warned_about_reasoning_effort = False
 
     @property
@@ -523,36 +524,24 @@ class OpenAIChatModel:
         )
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._sessions.aclose()
 
-    async def _client_session(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        if self._session is not None and self._session_loop is not loop:
-            # A program that runs the model under a new event loop (asyncio.run per question) cannot reuse the old
-            # loop's connections: they are given up (closing them needs the old loop, which is usually closed).
-            stale, self._session = self._session, None
-            with contextlib.suppress(RuntimeError):
-                await stale.close()
-        if self._session is None or self._session.closed:
-            self._session_loop = loop
-            self._proxy = proxy = proxy_route_from_environment(self._url.scheme, self._url.host or "")
-            # a plain-http request goes to the proxy as it is, so the proxy's credentials travel in its headers
-            self._headers = self._base_headers
-            if proxy.headers is not None and self._url.scheme == "http":
-                self._headers = {**self._base_headers, **proxy.headers}
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections,
-                ssl=default_ssl_context() if self._url.scheme == "https" else True,
-            )
-            # trust_env stays off: it re-reads the environment and ~/.netrc in a thread on every request
-            # (more CPU under load than the request itself); the proxy is looked up once, above.
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-        return self._session
+    def _new_session(self) -> aiohttp.ClientSession:
+        self._proxy = proxy = proxy_route_from_environment(self._url.scheme, self._url.host or "")
+        # a plain-http request goes to the proxy as it is, so the proxy's credentials travel in its headers
+        self._headers = self._base_headers
+        if proxy.headers is not None and self._url.scheme == "http":
+            self._headers = {**self._base_headers, **proxy.headers}
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections,
+            ssl=default_ssl_context() if self._url.scheme == "https" else True,
+        )
+        # trust_env stays off: it re-reads the environment and ~/.netrc in a thread on every request
+        # (more CPU under load than the request itself); the proxy is looked up once, above.
+        return aiohttp.ClientSession(connector=connector, timeout=self._timeout)
 
     async def _stream_once(self, body: bytes) -> AsyncGenerator[ModelEvent, None]:
-        session = await self._client_session()
+        session = await self._sessions.get()
         proxy = self._proxy
         async with (
             asyncio.timeout(self._request_timeout) as waiting_for_headers,  # and for an error body
