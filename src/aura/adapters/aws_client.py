@@ -1,20 +1,19 @@
 """A lazily created aioboto3 client, shared by the Bedrock chat model, embedder and knowledge-base store.
 
-Creating a client loads the service model, which is slow, so each adapter instance makes one on first use and
-keeps it until `aclose()`.
+Creating a client loads the service model, which is slow, so each adapter instance makes one on first use (per
+event loop) and keeps it until `aclose()`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import Any
 
 import aioboto3
 from botocore.config import Config
 
-logger = logging.getLogger(__name__)
+from aura.adapters.per_event_loop import PerEventLoop
 
 
 class LazyAwsClient:
@@ -40,50 +39,47 @@ class LazyAwsClient:
             connect_timeout=min(request_timeout, connect_timeout),
             retries={"total_max_attempts": max_attempts, "mode": "standard"},
         )
-        self._client: Any = None
-        self._session: aioboto3.Session | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
-        self._lock = asyncio.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # one client (and the lock that makes it once) per event loop: its connections belong to that loop
+        self._per_loop = PerEventLoop(_LoopClient, _LoopClient.aclose)
 
     @property
     def session(self) -> aioboto3.Session | None:
         """The session behind the client, once created (to look up the credentials it resolved)."""
-        return self._session
+        current = self._per_loop.current
+        return current.session if current is not None else None
 
     async def get(self) -> Any:
         """The client; botocore errors (bad profile, no region) propagate for the caller to word."""
-        if self._loop is not asyncio.get_running_loop():
-            await self._leave_previous_loop()
-        async with self._lock:
-            if self._client is None:
+        current = await self._per_loop.get()
+        async with current.lock:
+            if current.client is None:
                 session = aioboto3.Session(profile_name=self._profile, region_name=self._region)
                 stack = contextlib.AsyncExitStack()
                 try:
-                    self._client = await stack.enter_async_context(
+                    current.client = await stack.enter_async_context(
                         session.client(self.service, endpoint_url=self._endpoint_url, config=self._config)
                     )
                 except BaseException:
                     await stack.aclose()
                     raise
-                self._session, self._stack = session, stack
-            return self._client
-
-    async def _leave_previous_loop(self) -> None:
-        """A new event loop (a program calling asyncio.run per question): the previous loop's client holds
-        connections of that loop, and the lock belongs to it too."""
-        stale, self._stack, self._client, self._session = self._stack, None, None, None
-        self._lock, self._loop = asyncio.Lock(), asyncio.get_running_loop()
-        if stale is not None:
-            try:
-                await stale.aclose()
-            except Exception as error:  # its transports cannot be closed from this loop
-                logger.debug("closing the %s client of a previous event loop failed: %r", self.service, error)
+                current.session, current.stack = session, stack
+            return current.client
 
     async def aclose(self) -> None:
-        if self._loop is not None and self._loop is not asyncio.get_running_loop():
-            await self._leave_previous_loop()
-        async with self._lock:
-            stack, self._stack, self._client, self._session = self._stack, None, None, None
+        await self._per_loop.aclose()
+
+
+class _LoopClient:
+    """The client of one event loop, once made, with the lock that makes it only once."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.client: Any = None
+        self.session: aioboto3.Session | None = None
+        self.stack: contextlib.AsyncExitStack | None = None
+
+    async def aclose(self) -> None:
+        async with self.lock:
+            stack, self.stack, self.client, self.session = self.stack, None, None, None
         if stack is not None:
             await stack.aclose()
