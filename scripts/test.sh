@@ -22,6 +22,15 @@ else
   echo "npm not found: the @modelcontextprotocol/server-everything tests will be skipped" >&2
 fi
 
+# a real Redis for the shared session store's tests (Debian's redis-server; the tests start their own on a free port)
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "redis-server not found and not root: the Redis session-store tests will be skipped" >&2
+  fi
+fi
+
 echo "== ruff check"; ruff check src tests bench examples
 echo "== ruff format --check"; ruff format --check src tests bench examples
 echo "== mypy --strict src"; mypy --strict src

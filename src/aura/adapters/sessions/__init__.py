@@ -1,0 +1,1 @@
+"""Session stores: where approvals, parked turns, stored responses and tasks live between requests."""
