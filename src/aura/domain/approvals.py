@@ -9,6 +9,8 @@ worker resumes a turn parked on another. A decision arrives by the person's next
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -238,8 +240,28 @@ def _compact_arguments(arguments: str) -> str:
     return text if len(text) <= 400 else text[:400] + "…"
 
 
+SIGNATURE_PREFIX = "sha256="
+
+
+def approval_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over `<timestamp>.<body>`, as `sha256=<hex>`: signs webhook requests and the decisions sent back.
+
+    The timestamp inside the signed text is what makes a replayed old message detectable.
+    """
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return SIGNATURE_PREFIX + digest
+
+
+def signature_matches(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    return hmac.compare_digest(approval_signature(secret, timestamp, body), signature)
+
+
 class ApprovalGate:
-    """The agent's approval policy, applied with a session store; one per agent."""
+    """The agent's approval policy, applied with a session store; one per agent.
+
+    `decision_secret`, when set (the approval webhook's secret), is what a decision posted from outside the chat must
+    be signed with.
+    """
 
     def __init__(
         self,
@@ -249,12 +271,22 @@ class ApprovalGate:
         *,
         agent_id: str,
         notifier: ApprovalNotifier | None = None,
+        decision_secret: str | None = None,
     ) -> None:
         self.policy = policy
         self.store = store
         self.clock = clock
         self.agent_id = agent_id
         self.notifier = notifier
+        self.decision_secret = decision_secret
+
+    async def pending(self, decision_id: str) -> tuple[PendingApproval, ApprovalDecision | None] | None:
+        """A pending approval of this agent and its decision so far; None when this agent has no such approval."""
+        record = await self.store.get(APPROVALS, decision_id)
+        if record is None or record.get("agent_id") != self.agent_id:
+            return None
+        decided = await self.store.get(DECISIONS, decision_id)
+        return PendingApproval.from_json(record), None if decided is None else ApprovalDecision.from_json(decided)
 
     @property
     def ttl_secs(self) -> float:

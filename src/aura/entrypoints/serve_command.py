@@ -258,6 +258,22 @@ OPTIONS = (
         1,
         "server processes sharing the port (SO_REUSEPORT); needs a fixed --port when > 1",
     ),
+    OptionSpec(
+        "session_store_url",
+        ("--session-store-url",),
+        "SESSION_STORE_URL",
+        parse_text,
+        None,
+        "where pending approvals live: a redis:// URL shared by every worker and pod (default: this process's memory)",
+    ),
+    OptionSpec(
+        "approver_header",
+        ("--approver-header",),
+        "APPROVER_HEADER",
+        parse_text,
+        "X-Aura-Approver",
+        "request header naming who answers an approval (logged and traced with the decision)",
+    ),
 )
 
 
@@ -413,13 +429,16 @@ async def _serve(
     # imported late: `aura --help` stays fast
     from aura.entrypoints.config import ConfigError
     from aura.entrypoints.container import build_agents
+    from aura.entrypoints.factories import build_session_store, check_session_store
 
     agents: list[Agent] = []
     try:
         loaded = load_and_check_config(options)
         for warning in loaded.warnings:
             logger.warning("%s", warning)
-        agents = build_agents(loaded, tracer=tracer)
+        session_store = build_session_store(options.session_store_url)
+        await check_session_store(session_store, loaded, options.workers)
+        agents = build_agents(loaded, tracer=tracer, session_store=session_store)
         await start_agents(agents)
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)

@@ -120,7 +120,14 @@ class ChatCompletionsHandler:
                 "http.streaming": chat_request.stream,
             },
         )
-        context = RequestContext(request_id=request_id, session_id=session_id, headers=headers, parent_span=span)
+        approver_header = self.options.approver_header
+        context = RequestContext(
+            request_id=request_id,
+            session_id=session_id,
+            headers=headers,
+            parent_span=span,
+            approver=request.headers.get(approver_header) if approver_header else None,
+        )
         prepared = _Prepared(agent, chat_request, context, new_completion_id(), int(time.time()))
         try:
             # Tasks started inside (the SSE producer, the turn, tool calls) copy the scope's context.
