@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("aura.serve")
 
-SERVER_LOGGERS = ("aura.serve", "aura.adapters.http", "aura.entrypoints")
+# approval requests and decisions are an audit trail: logged by default
+SERVER_LOGGERS = ("aura.serve", "aura.adapters.http", "aura.entrypoints", "aura.domain.approvals")
 TRUE_WORDS = ("true", "1", "yes")
 FALSE_WORDS = ("false", "0", "no")
 
