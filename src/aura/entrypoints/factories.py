@@ -18,7 +18,6 @@ from aura.domain.approvals import ApprovalGate
 from aura.domain.errors import ProviderError
 from aura.domain.vector_search import VectorSearchToolset
 from aura.entrypoints.config.errors import ConfigError, ConfigProblem, KeyPath
-from aura.entrypoints.config.loader import LoadedConfig
 from aura.entrypoints.config.schema import (
     AgentConfig,
     AnthropicConfig,
@@ -394,20 +393,8 @@ def build_session_store(url: str | None) -> SessionStore | None:
         raise ConfigError(f"SESSION_STORE_URL: {error}") from None
 
 
-async def check_session_store(store: SessionStore | None, loaded: LoadedConfig, workers: int) -> None:
-    """Fail the start when a configured shared store cannot be reached; warn when several workers keep approvals
-    in per-process memory (a decision sent to another worker would not find its approval)."""
-    import logging
-
-    uses_approvals = any(agent_file.config.approval is not None for agent_file in loaded.agents)
-    if store is None:
-        if uses_approvals and workers > 1:
-            logging.getLogger(__name__).warning(
-                "approvals with --workers %d keep pending approvals in each worker's memory: a decision that reaches "
-                "another worker is not found. Set SESSION_STORE_URL=redis://... to share them.",
-                workers,
-            )
-        return
+async def check_session_store(store: SessionStore | None) -> None:
+    """Fail the start when a configured shared store cannot be reached (one clear line, not a traceback)."""
     ping = getattr(store, "ping", None)
     if ping is not None:
         try:

@@ -438,7 +438,7 @@ async def _serve(
         for warning in loaded.warnings:
             logger.warning("%s", warning)
         session_store = build_session_store(options.session_store_url)
-        await check_session_store(session_store, loaded, options.workers)
+        await check_session_store(session_store)
         agents = build_agents(loaded, tracer=tracer, session_store=session_store)
         await start_agents(agents)
     except ConfigError as error:
@@ -564,6 +564,12 @@ def supervise_workers(options: ServerOptions) -> int:
         return 1
     for warning in loaded.warnings:
         logger.warning("%s", warning)
+    if options.session_store_url is None and any(agent.config.approval is not None for agent in loaded.agents):
+        logger.warning(
+            "approvals with --workers %d keep pending approvals in each worker's memory: a decision that reaches "
+            "another worker is not found. Set SESSION_STORE_URL=redis://... to share them.",
+            options.workers,
+        )
 
     context = multiprocessing.get_context("spawn")
     ready_queue: Any = context.Queue()
