@@ -78,6 +78,10 @@ async def test_a_destructive_call_parks_and_the_api_decision_resumes_it_once(tmp
         assert "restarted" in last_upstream_messages[-1]["content"]
         await server.process.wait_for_line("approval approved")
         assert "alice@example.com" in server.process.log
+        async with aiohttp.ClientSession() as http, http.get(f"{server.url}/metrics") as response:
+            metrics = await response.text()
+        assert 'aura_approvals_total{agent="ops",outcome="requested"} 1.0' in metrics
+        assert 'aura_approvals_total{agent="ops",outcome="approved"} 1.0' in metrics
 
 
 async def test_deny_in_the_api_reaches_the_model_as_the_tool_result(tmp_path: Path) -> None:
