@@ -153,26 +153,28 @@ def screenshot(base: str, token: str, chat_id: str, path: str, *, expand_panel: 
             executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
         )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{base}/auth", wait_until="networkidle")
+        page.set_default_timeout(60_000)
+        page.goto(f"{base}/auth", wait_until="domcontentloaded")
         try:
-            page.fill("input[autocomplete=email]", EMAIL, timeout=15_000)
+            page.fill("input[autocomplete=email]", EMAIL)
             page.fill("input[type=password]", PASSWORD)
             page.click("button[type=submit]")
-            page.wait_for_url(lambda url: "/auth" not in url, timeout=30_000)
+            page.wait_for_url(lambda url: "/auth" not in url)
         except Exception as error:  # the login form changed: fall back to the API's token
             print(f"  note: logging in through the form failed ({error}); using the API token", flush=True)
             page.evaluate("token => localStorage.setItem('token', token)", token)
-        page.goto(f"{base}/c/{chat_id}", wait_until="networkidle")
-        page.wait_for_timeout(3_000)
-        for selector in ("button:has-text('Okay, Let')", 'button:has-text("Okay, Let\'s Go!")'):
-            if page.locator(selector).count():  # the "what's new" dialog on first login
-                page.locator(selector).first.click()
+        page.goto(f"{base}/c/{chat_id}", wait_until="domcontentloaded")
+        page.get_by_text(SECOND).first.wait_for()
+        page.wait_for_timeout(2_000)
+        for name in ("Okay, Let's Go!", "Okay, Let's Go"):  # the "what's new" dialog on a first login
+            button = page.get_by_role("button", name=name)
+            if button.count():
+                button.first.click()
                 page.wait_for_timeout(500)
-        if expand_panel:
-            toggles = page.locator("div[role=button]:has-text('echo')")
-            if toggles.count():
-                toggles.first.click()
-                page.wait_for_timeout(1_000)
+        panels = page.locator("div[role=button]").filter(has_text="echo")
+        if expand_panel and panels.count():  # open the tool panel: its arguments and result
+            panels.first.click()
+            page.wait_for_timeout(1_000)
         page.screenshot(path=path, full_page=False)
         browser.close()
     print(f"  screenshot: {path}", flush=True)
@@ -203,7 +205,10 @@ def main() -> None:
     checks.check(chat.get("title") not in (None, "", "New Chat"), "the title task answered", chat.get("title"))
     checks.check(bool(messages[first_answer].get("followUps")), "the follow-up task answered")
     if args.screenshot:
-        screenshot(args.owui, token, chat_id, args.screenshot, expand_panel=args.mode == "open-web-ui")
+        try:
+            screenshot(args.owui, token, chat_id, args.screenshot, expand_panel=True)
+        except Exception as error:
+            checks.check(False, "a screenshot of the chat", error)
     if checks.failed:
         print(f"FAILED ({args.mode}): {', '.join(checks.failed)}", flush=True)
         sys.exit(1)

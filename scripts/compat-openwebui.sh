@@ -9,15 +9,18 @@
 # 2. starts the fake OpenAI upstream (tests/integration/clients/fake_upstream.py: answers "call echo …" with a tool
 #    call), `aura serve` with an agent that has one real MCP server (tests/fixtures/mcp_servers/fixture_server.py,
 #    whose `echo` tool it calls), and OpenWebUI offline with Aura as its OpenAI connection;
-# 3. for each TOOL_RESULT_MODE in MODES (default "none open-web-ui aura") restarts Aura in that mode and runs
+# 3. for each TOOL_RESULT_MODE in MODES (default "none open-web-ui aura") and each AURA_CUSTOM_EVENTS in EVENTS
+#    (default "false true": the six combinations) restarts Aura that way and runs
 #    scripts/compat-openwebui-driver.py in OpenWebUI's venv: signs up the admin through OpenWebUI's API, chats
 #    twice through its API (title, tags and follow-ups included), checks the stored chat (no error, no failed tool
 #    call, a done tool panel in open-web-ui mode) and — when Debian's `chromium` is installed
-#    (`apt-get install -y chromium`) — logs in with it through playwright and saves docs/images/openwebui-<mode>.png.
+#    (`apt-get install -y chromium`) — logs in with it through playwright and saves docs/images/openwebui-<mode>.png
+#    (with custom events off; with them on: openwebui-<mode>-events.png in the temp dir).
 #
 # Knobs: AURA_VENV (the repo's venv with aura installed, default .venv), SCREENSHOTS (directory, default docs/images;
 # empty = none), RECORD_DIR (record OpenWebUI's requests to Aura per mode with scripts/record-client-requests.py into
-# RECORD_DIR/openwebui-<version>-<mode>.json), AURA_CUSTOM_EVENTS (default false), KEEP=1 (keep the temp dir).
+# RECORD_DIR/openwebui-<version>-<mode>[-events].json), KEEP=1 (keep the temp dir). To try another checkout
+# of Aura with the same venv: PYTHONPATH=<checkout>/src bash scripts/compat-openwebui.sh.
 # Exits 1 when a check failed in any mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +32,7 @@ AURA_VENV="${AURA_VENV:-.venv}"
 MODES="${MODES:-none open-web-ui aura}"
 SCREENSHOTS="${SCREENSHOTS-docs/images}"
 RECORD_DIR="${RECORD_DIR:-}"
-AURA_CUSTOM_EVENTS="${AURA_CUSTOM_EVENTS:-false}"
+EVENTS="${EVENTS:-false true}"
 AURA_PY="$AURA_VENV/bin/python"
 
 if [ ! -x "$AURA_PY" ] || ! "$AURA_PY" -c "import aura" 2>/dev/null; then
@@ -115,20 +118,23 @@ OWUI_PID=$!
 PIDS+=("$OWUI_PID")
 
 FAILED=""
+for EVENTS_ON in $EVENTS; do
 for MODE in $MODES; do
-  echo "== aura serve with TOOL_RESULT_MODE=$MODE AURA_CUSTOM_EVENTS=$AURA_CUSTOM_EVENTS" >&2
-  CONFIG_PATH="$WORK/agent.toml" TOOL_RESULT_MODE="$MODE" AURA_CUSTOM_EVENTS="$AURA_CUSTOM_EVENTS" \
-    "$AURA_PY" -m aura.entrypoints.cli serve --host 127.0.0.1 --port "$AURA_PORT" >"$WORK/aura-$MODE.log" 2>&1 &
+  RUN="$MODE"
+  if [ "$EVENTS_ON" = true ]; then RUN="$MODE-events"; fi
+  echo "== aura serve with TOOL_RESULT_MODE=$MODE AURA_CUSTOM_EVENTS=$EVENTS_ON" >&2
+  CONFIG_PATH="$WORK/agent.toml" TOOL_RESULT_MODE="$MODE" AURA_CUSTOM_EVENTS="$EVENTS_ON" \
+    "$AURA_PY" -m aura.entrypoints.cli serve --host 127.0.0.1 --port "$AURA_PORT" >"$WORK/aura-$RUN.log" 2>&1 &
   AURA_PID=$!
-  PROXY_PID=""
   if ! wait_http "http://127.0.0.1:$AURA_PORT/health" 60 "$AURA_PID"; then
-    cat "$WORK/aura-$MODE.log" >&2
+    cat "$WORK/aura-$RUN.log" >&2
     exit 1
   fi
   if [ -n "$RECORD_DIR" ]; then
     "$AURA_PY" scripts/record-client-requests.py --port "$PROXY_PORT" --target "http://127.0.0.1:$AURA_PORT" \
-      --out "$RECORD_DIR/openwebui-$OWUI_VERSION-$MODE.json" --client "open-webui $OWUI_VERSION, TOOL_RESULT_MODE=$MODE" \
-      >"$WORK/record-$MODE.log" 2>&1 &
+      --out "$RECORD_DIR/openwebui-$OWUI_VERSION-$RUN.json" \
+      --client "open-webui $OWUI_VERSION, TOOL_RESULT_MODE=$MODE AURA_CUSTOM_EVENTS=$EVENTS_ON" \
+      >"$WORK/record-$RUN.log" 2>&1 &
     PROXY_PID=$!
     sleep 2
   fi
@@ -137,20 +143,24 @@ for MODE in $MODES; do
     exit 1
   fi
   SHOT=()
-  if [ -n "$SCREENSHOTS" ]; then SHOT=(--screenshot "$SCREENSHOTS/openwebui-$MODE.png"); fi
+  if [ -n "$SCREENSHOTS" ]; then
+    SHOT=(--screenshot "$SCREENSHOTS/openwebui-$MODE.png")
+    if [ "$EVENTS_ON" = true ]; then SHOT=(--screenshot "$WORK/openwebui-$RUN.png"); fi
+  fi
   if ! "$OWUI_VENV/bin/python" scripts/compat-openwebui-driver.py --owui "http://127.0.0.1:$OWUI_PORT" \
       --model echo-agent --mode "$MODE" "${SHOT[@]}"; then
-    FAILED="$FAILED $MODE"
-    echo "-- aura log ($MODE):" >&2; tail -20 "$WORK/aura-$MODE.log" >&2
+    FAILED="$FAILED $RUN"
+    echo "-- aura log ($RUN):" >&2; tail -20 "$WORK/aura-$RUN.log" >&2
   fi
   kill "$AURA_PID" $PROXY_PID 2>/dev/null || true
   wait "$AURA_PID" $PROXY_PID 2>/dev/null || true
   AURA_PID=""
   PROXY_PID=""
 done
+done
 
 if [ -n "$FAILED" ]; then
   echo "OpenWebUI $OWUI_VERSION: checks FAILED in mode(s):$FAILED" >&2
   exit 1
 fi
-echo "OpenWebUI $OWUI_VERSION: all checks passed in: $MODES" >&2
+echo "OpenWebUI $OWUI_VERSION: all checks passed (TOOL_RESULT_MODE: $MODES; AURA_CUSTOM_EVENTS: $EVENTS)" >&2

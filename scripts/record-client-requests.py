@@ -55,6 +55,8 @@ TASK_MARKERS = (
     ("autocompletion system", "task: autocomplete"),
     ("search queries", "task: queries"),
 )
+_CHUNK_ID = re.compile(r'("id":\s*)"chatcmpl[^"]*"')
+_CREATED = re.compile(r'("created":\s*)\d+')
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 
 
@@ -120,17 +122,15 @@ def guess_label(method: str, path: str, body: Any) -> str:
 
 
 def parse_sse(raw: str) -> list[list[str]]:
+    """The frames of a stream, each as its lines, byte for byte but for the normalised `id` and `created`."""
     frames = [block for block in raw.replace("\r\n", "\n").split("\n\n") if block.strip()]
     result: list[list[str]] = []
     for block in frames:
         lines: list[str] = []
         for line in block.split("\n"):
-            if line.startswith("data: ") and line != "data: [DONE]":
-                try:
-                    data = normalise_response_object(json.loads(line[6:]))
-                    line = "data: " + json.dumps(data, ensure_ascii=False)
-                except ValueError:
-                    pass
+            if line.startswith("data: "):
+                line = _CHUNK_ID.sub(r'\1"chatcmpl-<id>"', line, count=1)
+                line = _CREATED.sub(r"\g<1>0", line, count=1)
             lines.append(line)
         result.append(lines)
     return result

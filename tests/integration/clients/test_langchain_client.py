@@ -229,3 +229,15 @@ def test_a_client_tool_call_reaches_langchain_and_its_result_continues_the_turn(
     assert first["invalid_tool_calls"] == []
     assert second["tool_calls"] == []
     assert second["content"] == f"get_weather returned: {WEATHER_RESULT}."
+
+
+@NEEDS_CLIENT_TOOLS
+def test_a_round_mixing_a_server_tool_and_a_client_tool_hands_only_the_client_tool_over(
+    aura_with_client_tools: str,
+) -> None:
+    prompt = 'Please call get_weather {"city": "Paris"} and call echo {"message": "hi"}'
+    first, second = langchain("tools-stream", aura_with_client_tools, "client-agent", prompt)["requests"]
+    assert set(first["chunk_classes"]) == {"AIMessageChunk"}
+    assert [(call["name"], call["args"]) for call in first["tool_calls"]] == [("get_weather", {"city": "Paris"})]
+    assert second["tool_calls"] == []
+    assert f"get_weather returned: {WEATHER_RESULT}." in second["content"]
