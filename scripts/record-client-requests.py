@@ -11,10 +11,10 @@ never leaves a half-written file):
                                    "response": {"status", "content_type", "body" | "sse"}}]}
 
 Scrubbed before writing: `Authorization` becomes `Bearer <redacted>`, cookies and hop-by-hop headers are dropped,
-OpenWebUI's user headers and chat/message ids become placeholders, and the response's volatile `id`/`created` are
-normalised. `sse` is the list of frames (each frame's lines), `body` the parsed JSON (or text). The label of an
-exchange is taken from the `X-Record-Label` request header when a driver sends one, else guessed (OpenWebUI task
-prompts, tool follow-ups).
+OpenWebUI's user headers and chat/message ids become placeholders, UUIDs anywhere become `<uuid>`, and the
+response's volatile `id`/`created` are normalised. `sse` is the list of frames (each frame's lines), `body` the
+parsed JSON (or text). The label of an exchange is taken from the `X-Record-Label` request header when a driver
+sends one, else guessed (OpenWebUI task prompts, tool follow-ups).
 
 Needs only aiohttp (the repo's venv or OpenWebUI's).
 """
@@ -122,7 +122,7 @@ def guess_label(method: str, path: str, body: Any) -> str:
 
 
 def parse_sse(raw: str) -> list[list[str]]:
-    """The frames of a stream, each as its lines, byte for byte but for the normalised `id` and `created`."""
+    """The frames of a stream, each as its lines, byte for byte but for the normalised `id`, `created` and UUIDs."""
     frames = [block for block in raw.replace("\r\n", "\n").split("\n\n") if block.strip()]
     result: list[list[str]] = []
     for block in frames:
@@ -131,7 +131,7 @@ def parse_sse(raw: str) -> list[list[str]]:
             if line.startswith("data: "):
                 line = _CHUNK_ID.sub(r'\1"chatcmpl-<id>"', line, count=1)
                 line = _CREATED.sub(r"\g<1>0", line, count=1)
-            lines.append(line)
+            lines.append(scrub_text(line))
         result.append(lines)
     return result
 
@@ -200,7 +200,7 @@ class Recorder:
                 payload = await upstream.read()
                 response = web.Response(status=upstream.status, body=payload, content_type=content_type.split(";")[0])
                 try:
-                    record["body"] = normalise_response_object(json.loads(payload))
+                    record["body"] = scrub_json(normalise_response_object(json.loads(payload)))
                 except ValueError:
                     record["body"] = payload.decode(errors="replace")
         exchange["response"] = record
