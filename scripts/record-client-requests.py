@@ -4,8 +4,8 @@
         --out tests/fixtures/clients/openwebui-0.12.4.json --client "open-webui 0.12.4"
 
 Point the client at http://127.0.0.1:8300/v1. Every request is relayed to the target as it is (streams are passed
-through as they arrive) and appended to the JSON file `--out` (rewritten after each exchange, so stopping the proxy
-never leaves a half-written file):
+through as they arrive) and appended to the JSON file `--out` (replaced at start unless `--append`; rewritten after each
+exchange, so stopping the proxy never leaves a half-written file):
 
     {"client": ..., "exchanges": [{"label", "request": {"method", "path", "headers", "body"},
                                    "response": {"status", "content_type", "body" | "sse"}}]}
@@ -137,14 +137,12 @@ def parse_sse(raw: str) -> list[list[str]]:
 
 
 class Recorder:
-    def __init__(self, target: str, out: Path, client: str) -> None:
+    def __init__(self, target: str, out: Path, client: str, *, append: bool = False) -> None:
         self.target = target.rstrip("/")
         self.out = out
         self.document: dict[str, Any] = {"client": client, "exchanges": []}
-        if out.exists():
-            existing = json.loads(out.read_text())
-            if existing.get("client") == client:
-                self.document = existing
+        if append and out.exists():
+            self.document = json.loads(out.read_text())
         self.session: aiohttp.ClientSession | None = None
 
     async def start(self, app: web.Application) -> None:
@@ -217,8 +215,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target", required=True, help="the server to relay to, e.g. http://127.0.0.1:8080")
     parser.add_argument("--out", type=Path, required=True, help="the JSON file to write")
     parser.add_argument("--client", required=True, help='what is recorded, e.g. "open-webui 0.12.4"')
+    parser.add_argument("--append", action="store_true", help="add to the exchanges already in --out (else replace)")
     args = parser.parse_args(argv)
-    recorder = Recorder(args.target, args.out, args.client)
+    recorder = Recorder(args.target, args.out, args.client, append=args.append)
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.on_startup.append(recorder.start)
     app.on_cleanup.append(recorder.stop)
