@@ -12,11 +12,19 @@ from aura.ports.tracer import NoopTracer, Span, Tracer
 
 @attrs.frozen
 class ToolSpec:
-    """A tool as offered to the model: its name, description and JSON Schema of arguments."""
+    """A tool as offered to the model: its name, description and JSON Schema of arguments.
+
+    `parameters` is the tool's own schema (as the MCP server or the function signature gives it), and
+    the arguments a toolset receives follow it. Each model adapter converts it for its provider
+    (`aura.domain.schema_profiles`) and restores the model's arguments to this shape. `strict=False`
+    keeps the tool out of a provider's strict mode (the OpenAI strict rewrite); None lets the adapter
+    decide.
+    """
 
     name: str
     description: str
     parameters: Mapping[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
 
 
 @attrs.frozen
