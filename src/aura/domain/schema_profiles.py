@@ -405,7 +405,11 @@ class _Rewriter:
         if not self._d.refs_into_defs:
             self._doc = root  # references stay as they are, so they must resolve in the output's root
         else:
-            # `#/$defs/<name>` keeps its name; the root's own definitions are only kept when referenced.
+            # The root's `$defs` keep their names (so a second pass finds them again); `definitions` and any other
+            # target join them when referenced.
+            defs = root.get("$defs")
+            for name in defs if isinstance(defs, Mapping) else ():
+                self._ref("#/$defs/" + str(name).replace("~", "~0").replace("/", "~1"))
             root = {k: v for k, v in root.items() if k not in ("$defs", "definitions")}
         out: JsonSchema = self._node(root, top=True)
         while self._pending:
@@ -482,6 +486,15 @@ class _Rewriter:
     def _normalized(self, node: JsonSchema, depth: int) -> JsonSchema:
         """Spellings every provider reads alike, then the dialect's own rewrites."""
         d = self._d
+        if not d.all_of and isinstance(node.get("allOf"), list):
+            members = [self._inlined(m) for m in node.pop("allOf")]
+            merged: Any = node
+            for member in members:
+                merged = _merge(merged, member)
+            node = merged if isinstance(merged, dict) else {}
+            if isinstance(node.get("allOf"), list) and depth < _MAX_MERGE_DEPTH:
+                return self._normalized(node, depth + 1)
+            node.pop("allOf", None)
         types = node.get("type")
         nullable = node.pop("nullable", None) is True  # OpenAPI 3.0
         if types is not None:
@@ -505,15 +518,6 @@ class _Rewriter:
                 node["items"] = extra
         else:
             node.pop("additionalItems", None)
-        if not d.all_of and isinstance(node.get("allOf"), list):
-            members = [self._inlined(m) for m in node.pop("allOf")]
-            merged: Any = node
-            for member in members:
-                merged = _merge(merged, member)
-            node = merged if isinstance(merged, dict) else {}
-            if isinstance(node.get("allOf"), list) and depth < _MAX_MERGE_DEPTH:
-                return self._normalized(node, depth + 1)
-            node.pop("allOf", None)
         if not d.const and "const" in node:
             value = node.pop("const")
             enum = node.get("enum")
@@ -617,7 +621,9 @@ _OPENAI_LOOSE: Final = _Dialect(array_items=True)
 OPENAI: Final = OpenAIStrictProfile()
 ANTHROPIC: Final = JsonSchemaProfile("anthropic")
 BEDROCK: Final = JsonSchemaProfile("bedrock")
-OLLAMA: Final = JsonSchemaProfile("ollama", _Dialect(refs_into_defs=True, flat_properties=OLLAMA_PROPERTY_KEYWORDS))
+OLLAMA: Final = JsonSchemaProfile(
+    "ollama", _Dialect(boolean_schemas=False, refs_into_defs=True, flat_properties=OLLAMA_PROPERTY_KEYWORDS)
+)
 GEMINI: Final = JsonSchemaProfile(
     "gemini",
     _Dialect(

@@ -17,7 +17,6 @@ import pytest
 
 from aura.adapters.llm.ollama import OllamaChatModel, chat_body
 from aura.adapters.llm.retry import RetryPolicy
-from aura.domain.schema_profiles import OLLAMA
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
     FinishReason,
@@ -37,6 +36,7 @@ from aura.domain.messages import (
     ToolResultMessage,
     UserMessage,
 )
+from aura.domain.schema_profiles import OLLAMA
 from aura.domain.tools import ToolSpec
 from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatRequest, GenerationSettings
