@@ -12,6 +12,7 @@ from typing import Protocol
 
 import attrs
 
+from aura.domain.schema_profiles import SchemaProfile
 from aura.ports.chat_model import ChatModel
 
 
@@ -104,6 +105,8 @@ class HarnessTraits:
     """True when the wire format carries tool-call ids, so the adapter must hand them through unchanged."""
     api_key: str | None = None
     """The credential the adapter was given; the suite checks it never shows up in an error."""
+    schema_profile: SchemaProfile | None = None
+    """The tool-schema profile the adapter applies; the suite checks its requests carry it (required)."""
 
 
 @attrs.frozen
@@ -128,6 +131,8 @@ class SentTool:
     name: str
     description: str
     parameters: Mapping[str, object]
+    strict: bool = False
+    """Whether the provider was asked to enforce the schema (OpenAI `"strict": true`)."""
 
 
 @attrs.frozen

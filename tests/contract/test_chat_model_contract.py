@@ -257,10 +257,14 @@ async def test_request_carries_system_prompt_messages_tools_and_temperature(
         assert call.id == "call_1"
         assert sent.messages[2].tool_call_id == "call_1"
     [tool] = sent.tools
-    assert (tool.name, tool.description, dict(tool.parameters)) == (
+    profile = traits_of(harness).schema_profile
+    assert profile is not None, f"harness {harness.name!r} must name its adapter's schema profile (traits)"
+    expected = profile.to_provider(WEATHER_SCHEMA)
+    assert (tool.name, tool.description, dict(tool.parameters), tool.strict) == (
         "get_weather",
         WEATHER_TOOL.description,
-        WEATHER_SCHEMA,
+        expected.schema,
+        expected.strict,
     )
     assert sent.temperature == pytest.approx(0.25)
 

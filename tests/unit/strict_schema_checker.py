@@ -1,4 +1,4 @@
-"""A checker of the OpenAI strict function-calling schema rules (spec §6.2 R1-R6 and the §6.7 bar).
+"""A checker of the OpenAI strict function-calling schema rules (closed objects, all required, the keyword subset).
 
 Independent of the sanitizer on purpose: it is the bar the sanitizer's output is held to, and other
 tests (MCP adapters, tool registries) can hold their schemas to it too.
@@ -24,6 +24,9 @@ BANNED_KEYWORDS = frozenset(
         "dependentRequired",
         "minProperties",
         "maxProperties",
+        # rejected by strict mode (`default` on some deployments), or meaningless to it
+        "default",
+        "$schema",
     }
 )
 JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "null", "object", "array"})
@@ -83,6 +86,8 @@ def _check_node(node: Any, path: str, root: Mapping[str, Any], problems: list[st
         ref = node["$ref"]
         if not isinstance(ref, str) or _resolve(root, ref) is None:
             problems.append(f"{path}: $ref {ref!r} does not resolve")
+        if len(node) > 1:
+            problems.append(f"{path}: $ref with sibling keywords {sorted(k for k in node if k != '$ref')}")
 
     if type_list and "object" in type_list:
         _check_object(node, path, root, problems)

@@ -1,4 +1,4 @@
-"""Tool-schema and tool-name sanitization (spec §5.3, §6): examples, real MCP schemas, properties."""
+"""Tool-schema and tool-name sanitization (the OpenAI strict rewrite): examples, real MCP schemas, properties."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ EXAMPLES = [
         closed(
             {
                 "query": {"type": "string", "description": "q"},
-                "limit": nullable({"type": "integer"}, default=10),
+                "limit": nullable({"type": "integer"}, description="Default: 10."),
             }
         ),
         id="A-optional-scalar-with-default",
@@ -76,8 +76,8 @@ EXAMPLES = [
     pytest.param({"type": "object"}, closed({}), id="B-zero-argument-tool"),
     pytest.param(
         {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "title": "T", "description": "d"},
-        {"$schema": "http://json-schema.org/draft-07/schema#", **closed({}, title="T", description="d")},
-        id="B-zero-argument-tool-annotations-kept",
+        closed({}, title="T", description="d"),
+        id="B-zero-argument-tool-annotations-kept-schema-uri-dropped",
     ),
     pytest.param(
         {
@@ -196,7 +196,7 @@ EXAMPLES = [
             "type": "object",
             "properties": {"p": {"anyOf": [{"type": "string"}, {"type": "null"}], "type": "string", "default": ""}},
         },
-        closed({"p": nullable({"type": "string"}, default="")}),
+        closed({"p": nullable({"type": "string"}, description='Default: "".')}),
         id="logdna-conflicting-sibling-type",
     ),
     pytest.param(
@@ -360,7 +360,8 @@ def test_recursive_ref_is_kept_in_defs() -> None:
         }
     )
     assert sanitized(schema) == {
-        **closed({"tree": {"$ref": "#/$defs/Node", "description": "root"}}),
+        # strict mode takes no keyword next to a `$ref`: the annotation wraps it
+        **closed({"tree": {"anyOf": [{"$ref": "#/$defs/Node"}], "description": "root"}}),
         "$defs": {"Node": node},
     }
 
@@ -548,12 +549,13 @@ def test_fastmcp_pydantic_models() -> None:
     assert "$defs" not in contact
     inner = contact["properties"]["contact"]
     assert inner["properties"]["priority"] == nullable(
-        {"type": "string", "enum": ["low", "high"]}, title="Priority", default="low"
+        {"type": "string", "enum": ["low", "high"]}, title="Priority", description='Default: "low".'
     )
     assert inner["properties"]["address"]["anyOf"][1] == NULL
     metadata = contact["properties"]["metadata"]
     assert metadata["anyOf"][0]["items"] == pairs_of({"type": "integer"})
-    assert metadata["default"] == {}
+    assert "default" not in metadata
+    assert "Default: {}." in metadata["description"]
 
     tree = sanitized(load_fixture(FIXTURES / "fastmcp_render_tree.json")["inputSchema"])
     assert tree["properties"]["tree"] == {"$ref": "#/$defs/TreeNode"}
@@ -570,7 +572,7 @@ def test_fastmcp_pydantic_models() -> None:
 def test_mezmo_logdna_schemas() -> None:
     logs = sanitized(load_fixture(FIXTURES / "mezmo_get_logs.json")["inputSchema"])
     assert logs["properties"]["apps"] == nullable(
-        {"type": "string"}, default="", title="Apps", description="Comma-separated list of applications"
+        {"type": "string"}, title="Apps", description='Comma-separated list of applications Default: "".'
     )
     assert logs["properties"]["from_ts"]["anyOf"] == [{"type": "integer"}, {"type": "string"}, NULL]
     assert logs["additionalProperties"] is False
@@ -615,11 +617,11 @@ def test_everything_zod_schemas() -> None:
     assert props["headers"]["anyOf"][0]["items"] == pairs_of({"type": "string"})
     assert [b["properties"]["kind"]["const"] for b in props["target"]["anyOf"]] == ["user", "group"]
     assert props["sendAt"]["anyOf"][0] == {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}T", "format": "date-time"}
-    assert notify["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert "$schema" not in notify
 
 
 # --------------------------------------------------------------------------------------------------
-# sanitize_tool_name (spec §5.3, restricted to OpenAI's ^[a-zA-Z0-9_-]{1,64}$).
+# sanitize_tool_name (restricted to OpenAI's ^[a-zA-Z0-9_-]{1,64}$).
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
-"""Rewrite MCP tool schemas into the JSON Schema subset of OpenAI strict function calling (spec §6).
+"""Rewrite tool schemas into the JSON Schema subset of OpenAI strict function calling.
 
 Strict mode accepts only closed objects whose properties are all required, and no ``oneOf``,
-``allOf``, ``not`` or map types. MCP servers emit the full language, so `sanitize_tool_schema`
-rewrites a schema into that subset and records how to turn the model's arguments back into what
-the server expects (`SanitizedSchema.restore_arguments`).
+``allOf``, ``not`` or map types. Tool schemas (MCP servers, Python functions) use the full
+language, so `sanitize_tool_schema` rewrites a schema into that subset and records how to turn the
+model's arguments back into what the tool expects (`SanitizedSchema.restore_arguments`). It is the
+rewrite behind the OpenAI profile (`aura.domain.schema_profiles`); other providers get schemas
+closer to the original.
 
 Design choices (why, in short):
 
@@ -19,7 +21,11 @@ Design choices (why, in short):
   arbitrary object cannot be expressed by a closed schema). A property whose schema is ``false``
   can never be sent, so it is dropped.
 * Keywords outside the strict subset are dropped; simple constraints (``minLength``, unsupported
-  ``format``, ...) are appended to the description so that the model still sees them.
+  ``format``, ...) are appended to the description so that the model still sees them. ``default``
+  is among them (strict mode has rejected it, and still does on some deployments), as a
+  ``Default: …`` sentence; ``$schema`` is dropped.
+* A ``$ref`` never has sibling keywords (strict mode rejects them): annotations next to a
+  reference wrap it in a one-branch ``anyOf``.
 """
 
 from __future__ import annotations
@@ -33,15 +39,15 @@ from typing import Any, Final
 
 import attrs
 
-__all__ = ["SanitizedSchema", "SchemaRejected", "sanitize_tool_name", "sanitize_tool_schema"]
+__all__ = ["SanitizedSchema", "SchemaRejected", "object_root", "sanitize_tool_name", "sanitize_tool_schema"]
 
 JsonSchema = dict[str, Any]
 
 # fmt: off
 _JSON_TYPES: Final = ("string", "number", "integer", "boolean", "null", "object", "array")
-# Kept on any node. `description`, `default` and `title` move to the wrapper when made nullable.
-_ANNOTATIONS: Final[tuple[str, ...]] = ("title", "description", "default", "examples")
-_HOISTED: Final[tuple[str, ...]] = ("description", "default", "title")
+# Kept on any node. `description` and `title` move to the wrapper when made nullable.
+_ANNOTATIONS: Final[tuple[str, ...]] = ("title", "description", "examples")
+_HOISTED: Final[tuple[str, ...]] = ("description", "title")
 _STRICT_FORMATS: Final = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
 )
@@ -89,7 +95,7 @@ class SchemaRejected(Exception):
 
 
 def sanitize_tool_name(name: str) -> str:
-    """Make an MCP tool name match OpenAI's ``^[a-zA-Z0-9_-]{1,64}$`` (spec §5.3, → PY variant).
+    """Make an MCP tool name match OpenAI's ``^[a-zA-Z0-9_-]{1,64}$``.
 
     Accented letters lose their accent (``café`` → ``cafe``) so names stay readable; every other
     character outside the set becomes ``_``.
@@ -161,7 +167,7 @@ class SanitizedSchema:
 
 
 def sanitize_tool_schema(schema: Mapping[str, Any]) -> SanitizedSchema:
-    """Rewrite an MCP ``inputSchema`` for OpenAI strict function calling (spec §6.7).
+    """Rewrite a tool's input schema for OpenAI strict function calling.
 
     Raises `SchemaRejected` when the root is a type definition other than an object.
     """
@@ -184,6 +190,23 @@ def sanitize_tool_schema(schema: Mapping[str, Any]) -> SanitizedSchema:
         defs=first.defs,
         def_plans=first.def_plans,
     )
+
+
+def object_root(schema: Mapping[str, Any]) -> JsonSchema:
+    """The schema with its root as one plain object schema; everything below the root is untouched.
+
+    A root ``$ref`` is inlined and a root ``allOf``/``anyOf``/``oneOf`` of objects merged (union of
+    the properties, required where every branch requires). Providers that take JSON Schema as it is
+    still want a plain object at the root. Raises `SchemaRejected` when the root is not an object.
+    """
+    if not isinstance(schema, Mapping):
+        raise SchemaRejected(_rejection(type(schema).__name__))
+    root_type = schema.get("type")
+    if isinstance(root_type, str) and root_type != "object":
+        raise SchemaRejected(_rejection(root_type))
+    node = _Sanitizer(copy.deepcopy(dict(schema)))._root_node()
+    node["type"] = "object"
+    return node
 
 
 def _rejection(got: Any) -> str:
@@ -261,7 +284,7 @@ def _is_nullable(schema: Mapping[str, Any]) -> bool:
 
 
 def _make_nullable(schema: JsonSchema) -> JsonSchema:
-    """Allow null (spec §6.4 "make nullable"): one null branch, annotations on the wrapper."""
+    """Allow null: one null branch, annotations on the wrapper."""
     if _is_nullable(schema):
         return schema
     hoisted = {k: schema[k] for k in _HOISTED if k in schema}
@@ -432,8 +455,6 @@ class _Sanitizer:
             name, pointer, siblings = self._pending.pop(0)
             body = self._lookup(pointer)
             self.defs[name], self.def_plans[name] = self._sanitize(_merge(siblings, body) if siblings else body)
-        if isinstance(self._doc.get("$schema"), str):
-            out = {"$schema": self._doc["$schema"], **out}
         if self.defs:
             out["$defs"] = dict(self.defs)
         return out
@@ -670,11 +691,10 @@ class _Sanitizer:
         if len(self._def_names) >= _MAX_DEFS:
             siblings = {}
         name = self._def_ref(pointer, siblings)
-        annotations = {k: node[k] for k in _ANNOTATIONS if k in node}
-        return {"$ref": f"#/$defs/{name}", **annotations}, _RefPlan(name)
+        return _with_annotations({"$ref": f"#/$defs/{name}"}, self._annotations(node, [])), _RefPlan(name)
 
     def _any_of(self, node: JsonSchema) -> tuple[JsonSchema, _Plan | None]:
-        annotations = {k: node[k] for k in _ANNOTATIONS if k in node}
+        annotations = self._annotations(node, [])
         siblings = {k: v for k, v in node.items() if k in _STRUCTURAL and k != "anyOf"}
         branches = [self._resolve(b) for b in node["anyOf"]]
         typed = ("type", "$ref", "enum", "const", "anyOf")
@@ -705,12 +725,12 @@ class _Sanitizer:
         if not outs:
             return {**_never_schema(), **annotations}, None
         if len(outs) == 1:
-            return {**outs[0], **annotations}, plans[0]
+            return _with_annotations(outs[0], annotations), plans[0]
         union = _UnionPlan(tuple(zip(outs, plans, strict=True))) if any(plans) else None
         return {"anyOf": outs, **annotations}, union
 
     def _types(self, node: Mapping[str, Any]) -> list[str]:
-        """Declared types, or inferred from keywords and enum/const values (spec §6.7 step 4)."""
+        """Declared types, or inferred from keywords and enum/const values."""
         types = [t for t in _type_list(node.get("type")) if t in _JSON_TYPES]
         values = list(node["enum"]) if isinstance(node.get("enum"), list) else []
         if "const" in node:
@@ -792,6 +812,9 @@ class _Sanitizer:
     @staticmethod
     def _annotations(node: Mapping[str, Any], notes: list[str]) -> JsonSchema:
         out = {k: node[k] for k in _ANNOTATIONS if k in node}
+        if "default" in node:
+            shown = json.dumps(node["default"], ensure_ascii=False, separators=(",", ":"), default=repr)
+            notes = [*notes, f"Default: {shown}."]
         if notes:
             sentences = [n for n in notes if n.endswith(".")]
             constraints = [n for n in notes if not n.endswith(".")]
@@ -884,6 +907,15 @@ class _Sanitizer:
         if items is _MISSING or isinstance(items, bool):
             return _any_schema(), None
         return self._sanitize(items)
+
+
+def _with_annotations(schema: JsonSchema, annotations: JsonSchema) -> JsonSchema:
+    """``schema`` with ``annotations``; a ``$ref`` takes no siblings in strict mode, so it is wrapped."""
+    if not annotations:
+        return schema
+    if "$ref" in schema:
+        return {"anyOf": [schema], **annotations}
+    return {**schema, **annotations}
 
 
 def _note_value(value: Any) -> str:

@@ -15,13 +15,19 @@ from aura.ports.tracer import NoopTracer, Span, Tracer
 class ToolSpec:
     """A tool as offered to the model: its name, description and JSON Schema of arguments.
 
-    `annotations` are the MCP hints the server published (None when it gave none); `builtin_read_only` marks Aura's
-    own read-only tools (vector search, the filesystem reader), which never need a person's approval.
+    `parameters` is the tool's own schema (as the MCP server or the function signature gives it), and
+    the arguments a toolset receives follow it. Each model adapter converts it for its provider
+    (`aura.domain.schema_profiles`) and restores the model's arguments to this shape. `strict=False`
+    keeps the tool out of a provider's strict mode (the OpenAI strict rewrite); None lets the adapter
+    decide. `annotations` are the MCP hints the server published (None when it gave none);
+    `builtin_read_only` marks Aura's own read-only tools (vector search, the filesystem reader), which
+    never need a person's approval.
     """
 
     name: str
     description: str
     parameters: Mapping[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
     annotations: ToolAnnotations | None = None
     builtin_read_only: bool = False
 

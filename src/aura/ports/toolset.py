@@ -12,6 +12,10 @@ from aura.domain.tools import ToolCallContext, ToolResult, ToolSpec
 class Toolset(Protocol):
     """A named group of tools.
 
+    `list_tools` hands over each tool's own JSON Schema, unconverted: the model adapter applies its
+    provider's schema profile and restores the model's arguments, so `call_tool` receives arguments in
+    the shape of that schema whichever provider the agent uses.
+
     `call_tool` returns a `ToolResult` (with `is_error` for failures the model should see) and
     raises only for cancellation. It must honour asyncio cancellation promptly: cancelling the
     task is how a turn stops in-flight calls (an MCP toolset sends `notifications/cancelled`).

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from aura.adapters.llm.anthropic import AnthropicChatModel
 from aura.adapters.llm.retry import RetryPolicy
+from aura.domain.schema_profiles import ANTHROPIC
 from aura.ports.chat_model import ChatModel
 from tests.contract.fake_server import FakeProviderServer
 from tests.contract.scenario import (
@@ -156,7 +157,7 @@ def _block_stop(index: int) -> Event:
 
 class AnthropicHarness:
     name = "anthropic"
-    traits = HarnessTraits(tool_call_ids_preserved=True, api_key=API_KEY)
+    traits = HarnessTraits(tool_call_ids_preserved=True, api_key=API_KEY, schema_profile=ANTHROPIC)
 
     def __init__(self) -> None:
         self.server = FakeAnthropicServer()

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from aura.adapters.llm.bedrock import BedrockChatModel
 from aura.adapters.llm.retry import RetryPolicy
+from aura.domain.schema_profiles import BEDROCK
 from aura.ports.chat_model import ChatModel
 from tests.contract.fake_server import FakeProviderServer
 from tests.contract.scenario import (
@@ -158,7 +159,7 @@ def _error_response(status: int, message: str) -> web.Response:
 
 class BedrockHarness:
     name = "bedrock"
-    traits = HarnessTraits(tool_call_ids_preserved=True, api_key=SECRET_ACCESS_KEY)
+    traits = HarnessTraits(tool_call_ids_preserved=True, api_key=SECRET_ACCESS_KEY, schema_profile=BEDROCK)
 
     def __init__(self) -> None:
         self.server = FakeBedrockServer()

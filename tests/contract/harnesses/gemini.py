@@ -10,6 +10,7 @@ from aiohttp import web
 
 from aura.adapters.llm.gemini import GeminiChatModel
 from aura.adapters.llm.retry import RetryPolicy
+from aura.domain.schema_profiles import GEMINI
 from aura.ports.chat_model import ChatModel
 from tests.contract.fake_server import FakeProviderServer
 from tests.contract.scenario import (
@@ -109,7 +110,7 @@ def _sse(payload: dict[str, Any]) -> bytes:
 
 class GeminiHarness:
     name = "gemini"
-    traits = HarnessTraits(api_key=API_KEY)
+    traits = HarnessTraits(api_key=API_KEY, schema_profile=GEMINI)
 
     def __init__(self) -> None:
         self.server = FakeGeminiServer()

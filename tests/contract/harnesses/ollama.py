@@ -13,6 +13,7 @@ from aiohttp import web
 
 from aura.adapters.llm.ollama import OllamaChatModel
 from aura.adapters.llm.retry import RetryPolicy
+from aura.domain.schema_profiles import OLLAMA
 from tests.contract.fake_server import FakeProviderServer
 from tests.contract.scenario import (
     FailAfterFirstChunk,
@@ -91,7 +92,7 @@ class FakeOllamaServer(FakeProviderServer):
 
 class OllamaHarness:
     name = "ollama"
-    traits = HarnessTraits()
+    traits = HarnessTraits(schema_profile=OLLAMA)
 
     def __init__(self) -> None:
         self.server = FakeOllamaServer()

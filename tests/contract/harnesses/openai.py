@@ -16,6 +16,7 @@ from aiohttp import web
 
 from aura.adapters.llm.openai import OpenAIChatModel
 from aura.adapters.llm.retry import RetryPolicy
+from aura.domain.schema_profiles import OPENAI
 from aura.ports.chat_model import ChatModel
 from tests.contract.fake_server import FakeProviderServer
 from tests.contract.scenario import (
@@ -116,7 +117,7 @@ def _wants_usage(body: Mapping[str, object]) -> bool:
 
 class OpenAIHarness:
     name = "openai"
-    traits = HarnessTraits(tool_call_ids_preserved=True, api_key=API_KEY)
+    traits = HarnessTraits(tool_call_ids_preserved=True, api_key=API_KEY, schema_profile=OPENAI)
 
     def __init__(self) -> None:
         self.server = FakeOpenAIServer()
@@ -153,7 +154,12 @@ class OpenAIHarness:
                 )
                 messages.append(SentMessage(role, _text(content), calls))
         tools = tuple(
-            SentTool(tool["function"]["name"], tool["function"]["description"], tool["function"]["parameters"])
+            SentTool(
+                tool["function"]["name"],
+                tool["function"]["description"],
+                tool["function"]["parameters"],
+                strict=tool["function"].get("strict", False),
+            )
             for tool in body.get("tools", ())
         )
         return SentRequest("\n\n".join(system), tuple(messages), tools, body.get("temperature"))

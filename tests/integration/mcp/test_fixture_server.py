@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from aura.adapters.mcp import McpToolset, StdioTransport
+from aura.domain.schema_profiles import OPENAI
 from aura.domain.tools import ProgressUpdate, ToolCallContext
 from tests.integration.mcp.servers import (
     HTTP_TRANSPORTS,
@@ -127,7 +128,7 @@ def has_event(record: Path, label: str, kind: str) -> Callable[[], bool]:
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_discovers_every_page_with_sanitized_names_and_strict_schemas(
+async def test_discovers_every_page_with_sanitized_names_and_schemas_the_openai_profile_makes_strict(
     shared: dict[str, McpToolset], transport: str
 ) -> None:
     specs = {spec.name: spec for spec in await shared[transport].list_tools()}
@@ -136,7 +137,9 @@ async def test_discovers_every_page_with_sanitized_names_and_strict_schemas(
     assert {name for name in specs if not name.startswith("grown_")} == ALL_FIXTURE_TOOLS
     assert "weird name.tool/v2" not in specs
     for spec in specs.values():
-        assert check_strict_schema(spec.parameters) == [], spec.name
+        provider = OPENAI.to_provider(spec.parameters)
+        assert provider.strict, spec.name
+        assert check_strict_schema(provider.schema) == [], spec.name
     assert specs["add"].description == "Add two integers."
 
 
@@ -171,14 +174,20 @@ async def test_calls_tools_and_converts_results(shared: dict[str, McpToolset], t
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-async def test_restores_sanitized_arguments_before_calling(shared: dict[str, McpToolset], transport: str) -> None:
+async def test_arguments_restored_by_the_openai_profile_are_accepted_by_the_server(
+    shared: dict[str, McpToolset], transport: str
+) -> None:
     toolset = shared[transport]
     spec = next(spec for spec in await toolset.list_tools() if spec.name == "repeat")
-    assert spec.parameters["required"] == ["text", "times"]  # optional became required-but-nullable
+    assert spec.parameters["required"] == ["text"]  # the server's own schema reaches the adapter
+    provider = OPENAI.to_provider(spec.parameters)
+    assert provider.schema["required"] == ["text", "times"]  # optional became required-but-nullable
 
-    # A strict model sends null for the optional `times`; the server rejects null, so it must be dropped.
-    result = await toolset.call_tool("repeat", {"text": "hi", "times": None}, context("repeat"))
+    # A strict model sends null for the optional `times`; the server rejects null, so the restore drops it.
+    restored = provider.restore_arguments({"text": "hi", "times": None})
+    result = await toolset.call_tool("repeat", restored, context("repeat"))
 
+    assert restored == {"text": "hi"}
     assert (result.content, result.is_error) == ('{"result":"hi hi"}', False)
 
 
@@ -192,6 +201,7 @@ async def test_without_sanitizing_the_server_schema_is_offered_as_is(
 
     assert spec.parameters["required"] == ["text"]
     assert "additionalProperties" not in spec.parameters
+    assert spec.strict is False  # never sent in OpenAI strict mode
     assert "weird_name_tool_v2" in {spec.name for spec in await toolset.list_tools()}  # names are always sanitized
 
 

@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from aura.adapters.mcp import McpToolset, SseTransport, StdioTransport, StreamableHttpTransport
+from aura.domain.schema_profiles import OPENAI
 from aura.domain.tools import ProgressUpdate, ToolCallContext
 from tests.integration.mcp.servers import NPM_EVERYTHING, ServerProcess, free_port, node_available
 from tests.unit.strict_schema_checker import check_strict_schema
@@ -72,13 +73,17 @@ def context(tool: str, updates: list[ProgressUpdate] | None = None) -> ToolCallC
 
 
 @pytest.mark.parametrize("transport", EVERYTHING_TRANSPORTS)
-async def test_lists_tools_with_strict_schemas(everything: dict[str, McpToolset], transport: str) -> None:
+async def test_lists_tools_that_the_openai_profile_makes_strict(
+    everything: dict[str, McpToolset], transport: str
+) -> None:
     specs = {spec.name: spec for spec in await everything[transport].list_tools()}
 
     assert {"echo", "get-sum", "get-tiny-image", "get-structured-content", "trigger-long-running-operation"} <= set(
         specs
     )
-    problems = {name: check_strict_schema(spec.parameters) for name, spec in specs.items()}
+    offered = {name: OPENAI.to_provider(spec.parameters) for name, spec in specs.items()}
+    assert [name for name, provider in offered.items() if not provider.strict] == []
+    problems = {name: check_strict_schema(provider.schema) for name, provider in offered.items()}
     assert {name: found for name, found in problems.items() if found} == {}
 
 
@@ -91,10 +96,10 @@ async def test_calls_text_image_resource_and_structured_tools(
     echo = await toolset.call_tool("echo", {"message": "hello"}, context("echo"))
     total = await toolset.call_tool("get-sum", {"a": 2, "b": 3}, context("get-sum"))
     image = await toolset.call_tool("get-tiny-image", {}, context("get-tiny-image"))
-    # Strict models send null for optional arguments; they are dropped before the call.
-    reference = await toolset.call_tool(
-        "get-resource-reference", {"resourceType": None, "resourceId": 3}, context("get-resource-reference")
-    )
+    # A strict model sends null for optional arguments; the OpenAI profile's restore drops them before the call.
+    spec = next(spec for spec in await toolset.list_tools() if spec.name == "get-resource-reference")
+    restored = OPENAI.to_provider(spec.parameters).restore_arguments({"resourceType": None, "resourceId": 3})
+    reference = await toolset.call_tool("get-resource-reference", restored, context("get-resource-reference"))
     weather = await toolset.call_tool("get-structured-content", {"location": "Chicago"}, context("structured"))
 
     assert (echo.content, echo.is_error) == ("Echo: hello", False)

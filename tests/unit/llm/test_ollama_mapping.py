@@ -36,6 +36,7 @@ from aura.domain.messages import (
     ToolResultMessage,
     UserMessage,
 )
+from aura.domain.schema_profiles import OLLAMA
 from aura.domain.tools import ToolSpec
 from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatRequest, GenerationSettings
@@ -186,7 +187,11 @@ def test_history_maps_tool_calls_as_objects_and_results_as_tool_messages() -> No
     assert body["tools"] == [
         {
             "type": "function",
-            "function": {"name": "search", "description": "Search things", "parameters": NESTED_SCHEMA},
+            "function": {
+                "name": "search",
+                "description": "Search things",
+                "parameters": OLLAMA.to_provider(NESTED_SCHEMA).schema,
+            },
         }
     ]
 
@@ -199,13 +204,20 @@ def test_constructor_rejects_an_empty_model() -> None:
 # --- against the fake ---------------------------------------------------------------------------
 
 
-async def test_nested_tool_schemas_reach_the_server_intact(harness: OllamaHarness) -> None:
-    """The SDK's own `chat()` would drop nested `properties`, `anyOf` and `additionalProperties`."""
+async def test_nested_tool_schemas_reach_the_server_in_the_shape_it_keeps(harness: OllamaHarness) -> None:
+    """The SDK's own `chat()` would drop nested `properties` and `anyOf`; what the Ollama server itself drops
+    from a property (here `additionalProperties`) is written into its description by the Ollama profile."""
     harness.load(Scenario((Response(text_chunks=("ok",)),)))
     await collect(harness.make_model(), ChatRequest((UserMessage("q"),), (ToolSpec("search", "s", NESTED_SCHEMA),)))
     [received] = harness.server.recorded
     assert received.path == "/api/chat"
-    assert received.body["tools"][0]["function"]["parameters"] == NESTED_SCHEMA  # type: ignore[index]
+    sent = received.body["tools"][0]["function"]["parameters"]  # type: ignore[index]
+    assert sent == OLLAMA.to_provider(NESTED_SCHEMA).schema
+    nested = sent["properties"]["filter"]
+    assert nested["properties"] == NESTED_SCHEMA["properties"]["filter"]["properties"]  # type: ignore[index]
+    assert nested["required"] == ["field", "values"]
+    assert "additionalProperties=false" in nested["description"]
+    assert sent["properties"]["limit"] == {"anyOf": [{"type": "integer"}, {"type": "null"}]}
 
 
 async def test_think_from_options_streams_thinking_as_reasoning(harness: OllamaHarness) -> None:

@@ -119,7 +119,15 @@ def test_body_maps_every_message_kind_tools_and_streaming_options() -> None:
             {"role": "assistant", "content": "It is cold."},
         ],
         "tools": [
-            {"type": "function", "function": {"name": "lookup", "description": "Look a city up", "parameters": SCHEMA}}
+            {
+                "type": "function",
+                "function": {
+                    "name": "lookup",
+                    "description": "Look a city up",
+                    "parameters": {**SCHEMA, "additionalProperties": False},
+                    "strict": True,
+                },
+            }
         ],
     }
 

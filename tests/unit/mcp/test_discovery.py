@@ -9,7 +9,6 @@ import pytest
 from mcp import types
 
 from aura.adapters.mcp import McpToolset, StdioTransport
-from tests.unit.strict_schema_checker import check_strict_schema
 
 
 def listed(name: str, schema: dict[str, Any], description: str | None = "d") -> types.Tool:
@@ -33,21 +32,22 @@ def test_names_are_sanitized_and_originals_kept_for_calls() -> None:
     assert [tool.original_name for tool in tools.values()] == ["get weather", "ns.tool/v2"]
 
 
-def test_schemas_are_sanitized_for_strict_mode_and_arguments_restorable() -> None:
+def test_schemas_are_handed_over_as_the_server_wrote_them() -> None:
+    # The model adapter applies its provider's profile (and restores arguments), not the toolset.
     tool = convert(McpToolset("s", StdioTransport("x")), [listed("search", OPTIONAL_ARG, description=None)])["search"]
 
-    assert check_strict_schema(tool.spec.parameters) == []
+    assert tool.spec.parameters == OPTIONAL_ARG
     assert tool.spec.description == ""
-    assert tool.sanitized.restore_arguments({"q": "x", "n": None}) == {"q": "x"}
+    assert tool.spec.strict is None
 
 
-def test_without_sanitizing_schemas_pass_through_unchanged() -> None:
+def test_without_sanitizing_the_tools_stay_out_of_strict_mode() -> None:
     tool = convert(McpToolset("s", StdioTransport("x"), sanitize_schemas=False), [listed("search", OPTIONAL_ARG)])[
         "search"
     ]
 
     assert tool.spec.parameters == OPTIONAL_ARG
-    assert tool.sanitized is None
+    assert tool.spec.strict is False
 
 
 def test_a_rejected_schema_drops_the_tool_with_a_warning_naming_it(caplog: pytest.LogCaptureFixture) -> None:

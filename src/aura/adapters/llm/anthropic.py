@@ -57,7 +57,7 @@ from aura.domain.messages import (
     ToolResultMessage,
     UserMessage,
 )
-from aura.domain.tools import ToolSpec
+from aura.domain.schema_profiles import ANTHROPIC, OfferedTool, OfferedTools, SchemaProfile, ToolSchemas
 from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatRequest
 
@@ -83,9 +83,16 @@ _DATA_URL = re.compile(r"^data:(?P<media_type>[^;,]+);base64,(?P<data>.*)$", re.
 
 
 def build_request_body(
-    model: str, request: ChatRequest, *, default_max_tokens: int = DEFAULT_MAX_TOKENS
+    model: str,
+    request: ChatRequest,
+    *,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
+    tools: OfferedTools | None = None,
 ) -> dict[str, Any]:
-    """The Messages API JSON body for one streamed call, exactly as it goes on the wire."""
+    """The Messages API JSON body for one streamed call, exactly as it goes on the wire.
+
+    `tools` are the request's tools in the adapter's schema profile (by default, Anthropic's).
+    """
     settings = request.settings
     body: dict[str, Any] = {
         "model": model,
@@ -97,7 +104,8 @@ def build_request_body(
     if system:
         body["system"] = system
     if request.tools:
-        body["tools"] = [tool_to_anthropic(spec) for spec in request.tools]
+        offered = tools if tools is not None else ToolSchemas(ANTHROPIC).offer(request.tools)
+        body["tools"] = [tool_to_anthropic(tool) for tool in offered.tools]
     if settings.temperature is not None:
         body["temperature"] = settings.temperature
     return body
@@ -174,8 +182,8 @@ def _as_blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
 
 
-def tool_to_anthropic(spec: ToolSpec) -> dict[str, Any]:
-    return {"name": spec.name, "description": spec.description, "input_schema": dict(spec.parameters)}
+def tool_to_anthropic(tool: OfferedTool) -> dict[str, Any]:
+    return {"name": tool.spec.name, "description": tool.spec.description, "input_schema": tool.provider.schema}
 
 
 # --- stream mapping -----------------------------------------------------------------------------
@@ -404,6 +412,7 @@ class AnthropicChatModel:
         default_max_tokens: int = DEFAULT_MAX_TOKENS,
         request_timeout: float = 600.0,
         retry: RetryPolicy = DEFAULT_RETRY,
+        schema_profile: SchemaProfile = ANTHROPIC,
     ) -> None:
         if not model.strip():
             raise ValueError("AnthropicChatModel: `model` must name a model, e.g. 'claude-sonnet-4-5'")
@@ -418,6 +427,7 @@ class AnthropicChatModel:
         self._retry = retry
         self._secrets = (api_key,)
         self._where = redact(base_url, self._secrets) if base_url else "the Anthropic API"
+        self._tool_schemas = ToolSchemas(schema_profile)
 
         # one SDK client per event loop: its pooled connections belong to the loop that opened them
         def new_client() -> anthropic.AsyncAnthropic:
@@ -434,9 +444,12 @@ class AnthropicChatModel:
         return self._model
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
-        body = build_request_body(self._model, request, default_max_tokens=self._default_max_tokens)
-        events = stream_with_retries(
-            lambda: self._stream_once(body), self._classify, self._retry, retry_after=retry_after_hint
+        tools = self._tool_schemas.offer(request.tools)
+        body = build_request_body(self._model, request, default_max_tokens=self._default_max_tokens, tools=tools)
+        events = tools.restoring(
+            stream_with_retries(
+                lambda: self._stream_once(body), self._classify, self._retry, retry_after=retry_after_hint
+            )
         )
         async for event in events:
             yield event

@@ -44,7 +44,7 @@ from aura.domain.messages import (
     ToolCall,
     UserMessage,
 )
-from aura.domain.tools import ToolSpec
+from aura.domain.schema_profiles import BEDROCK, OfferedTool, OfferedTools, SchemaProfile, ToolSchemas
 from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatRequest
 
@@ -105,11 +105,13 @@ class BedrockChatModel:
         endpoint_url: str | None = None,
         request_timeout: float = 600.0,
         retry: RetryPolicy = DEFAULT_RETRY,
+        schema_profile: SchemaProfile = BEDROCK,
     ) -> None:
         if not model:
             raise ValueError("BedrockChatModel: model must be a non-empty model id")
         self._model = model
         self._retry = retry
+        self._tool_schemas = ToolSchemas(schema_profile)
         self._secrets: tuple[str, ...] = ()
         self._client = LazyAwsClient(
             "bedrock-runtime",
@@ -129,9 +131,10 @@ class BedrockChatModel:
         return self._model
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
-        params = converse_params(self._model, request)
-        async for event in stream_with_retries(
-            lambda: self._attempt(params), self._classify, self._retry, retry_after=_retry_after
+        tools = self._tool_schemas.offer(request.tools)
+        params = converse_params(self._model, request, tools)
+        async for event in tools.restoring(
+            stream_with_retries(lambda: self._attempt(params), self._classify, self._retry, retry_after=_retry_after)
         ):
             yield event
 
@@ -244,8 +247,11 @@ class _ToolBlock:
 # --- request mapping ----------------------------------------------------------------------------
 
 
-def converse_params(model: str, request: ChatRequest) -> dict[str, Any]:
-    """The keyword arguments of `converse_stream` for one request (spec §4.7)."""
+def converse_params(model: str, request: ChatRequest, tools: OfferedTools | None = None) -> dict[str, Any]:
+    """The keyword arguments of `converse_stream` for one request.
+
+    `tools` are the request's tools in the adapter's schema profile (by default, Bedrock's JSON Schema).
+    """
     system = [
         {"text": message.content}
         for message in request.messages
@@ -262,12 +268,14 @@ def converse_params(model: str, request: ChatRequest) -> dict[str, Any]:
     if inference:
         params["inferenceConfig"] = inference
     if request.tools:
-        params["toolConfig"] = {"tools": [_tool(spec) for spec in request.tools]}
+        offered = tools if tools is not None else ToolSchemas(BEDROCK).offer(request.tools)
+        params["toolConfig"] = {"tools": [_tool(tool) for tool in offered.tools]}
     return params
 
 
-def _tool(spec: ToolSpec) -> dict[str, Any]:
-    tool_spec: dict[str, Any] = {"name": spec.name, "inputSchema": {"json": dict(spec.parameters)}}
+def _tool(tool: OfferedTool) -> dict[str, Any]:
+    spec = tool.spec
+    tool_spec: dict[str, Any] = {"name": spec.name, "inputSchema": {"json": tool.provider.schema}}
     if spec.description.strip():
         tool_spec["description"] = spec.description
     return {"toolSpec": tool_spec}

@@ -52,7 +52,7 @@ from aura.domain.messages import (
     ToolResultMessage,
     UserMessage,
 )
-from aura.domain.tools import ToolSpec
+from aura.domain.schema_profiles import GEMINI, OfferedTool, OfferedTools, SchemaProfile, ToolSchemas
 from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatRequest
 
@@ -91,6 +91,7 @@ class GeminiChatModel:
         *,
         request_timeout: float = 600.0,
         retry: RetryPolicy = DEFAULT_RETRY,
+        schema_profile: SchemaProfile = GEMINI,
     ) -> None:
         if not model:
             raise ValueError("GeminiChatModel: model must be a non-empty model name")
@@ -106,6 +107,7 @@ class GeminiChatModel:
         self._client = genai.Client(api_key=api_key, http_options=http_options)
         self._signatures: OrderedDict[str, bytes] = OrderedDict()
         self._secrets = (api_key,)
+        self._tool_schemas = ToolSchemas(schema_profile)
 
     @property
     def provider(self) -> str:
@@ -117,9 +119,12 @@ class GeminiChatModel:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
         contents = gemini_contents(request.messages, self._signature_for, self._needs_signature_sentinel)
-        config = generation_config(request)
-        async for event in stream_with_retries(
-            lambda: self._attempt(contents, config), self._classify, self._retry, retry_after=_retry_after
+        tools = self._tool_schemas.offer(request.tools)
+        config = generation_config(request, tools)
+        async for event in tools.restoring(
+            stream_with_retries(
+                lambda: self._attempt(contents, config), self._classify, self._retry, retry_after=_retry_after
+            )
         ):
             yield event
 
@@ -214,8 +219,12 @@ def _enum_name(value: Any) -> str:
 # --- request mapping ----------------------------------------------------------------------------
 
 
-def generation_config(request: ChatRequest) -> types.GenerateContentConfig:
-    """System instruction, sampling settings and tools (spec §4.7; max_tokens → maxOutputTokens)."""
+def generation_config(request: ChatRequest, tools: OfferedTools | None = None) -> types.GenerateContentConfig:
+    """System instruction, sampling settings and tools (max_tokens → maxOutputTokens).
+
+    `tools` are the request's tools in the adapter's schema profile (by default, Gemini's), sent as
+    `parametersJsonSchema`.
+    """
     system = "\n\n".join(m.content for m in request.messages if isinstance(m, SystemMessage) and m.content)
     config = types.GenerateContentConfig(
         system_instruction=system or None,
@@ -225,13 +234,14 @@ def generation_config(request: ChatRequest) -> types.GenerateContentConfig:
         automatic_continuation=False,
     )
     if request.tools:
-        config.tools = [types.Tool(function_declarations=[_function_declaration(spec) for spec in request.tools])]
+        offered = tools if tools is not None else ToolSchemas(GEMINI).offer(request.tools)
+        config.tools = [types.Tool(function_declarations=[_function_declaration(tool) for tool in offered.tools])]
     return config
 
 
-def _function_declaration(spec: ToolSpec) -> types.FunctionDeclaration:
+def _function_declaration(tool: OfferedTool) -> types.FunctionDeclaration:
     return types.FunctionDeclaration(
-        name=spec.name, description=spec.description or None, parameters_json_schema=dict(spec.parameters)
+        name=tool.spec.name, description=tool.spec.description or None, parameters_json_schema=tool.provider.schema
     )
 
 

@@ -18,9 +18,11 @@ import importlib.util
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
+
+import attrs
 
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
@@ -39,6 +41,7 @@ from aura.domain.messages import (
     ToolCall,
     UserMessage,
 )
+from aura.domain.schema_profiles import LLAMA_CPP, SchemaProfile, ToolSchemas
 from aura.domain.tools import ToolSpec
 from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatRequest
@@ -158,6 +161,7 @@ class LlamaCppChatModel:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         tool_calling: str = "native",
+        schema_profile: SchemaProfile = LLAMA_CPP,
     ) -> None:
         if tool_calling not in TOOL_CALLING_MODES:
             raise ValueError(f"tool_calling must be one of {', '.join(TOOL_CALLING_MODES)}, got {tool_calling!r}")
@@ -169,6 +173,7 @@ class LlamaCppChatModel:
         self._llama: Any = None
         self._load_lock = threading.Lock()
         self._generation_lock = asyncio.Lock()
+        self._tool_schemas = ToolSchemas(schema_profile)
 
     @property
     def provider(self) -> str:
@@ -286,7 +291,13 @@ class LlamaCppChatModel:
             stop.set()
             await asyncio.shield(worker)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
+    def stream(self, request: ChatRequest) -> AsyncGenerator[ModelEvent, None]:
+        # The tools as the grammar builder (native) and the prompt (fallback) get them; calls restored on the way out.
+        tools = self._tool_schemas.offer(request.tools)
+        profiled = tuple(attrs.evolve(tool.spec, parameters=tool.provider.schema) for tool in tools.tools)
+        return tools.restoring(self._stream(attrs.evolve(request, tools=profiled)))
+
+    async def _stream(self, request: ChatRequest) -> AsyncGenerator[ModelEvent, None]:
         async with self._generation_lock:
             names = {tool.name for tool in request.tools}
             detector = StreamingToolCallDetector(names) if self._tool_calling == "fallback" and names else None

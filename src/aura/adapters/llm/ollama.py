@@ -53,6 +53,7 @@ from aura.domain.messages import (
     ToolResultMessage,
     UserMessage,
 )
+from aura.domain.schema_profiles import OLLAMA, OfferedTools, SchemaProfile, ToolSchemas
 from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatRequest
 
@@ -76,6 +77,7 @@ class OllamaChatModel:
         options: Mapping[str, Any] | None = None,
         request_timeout: float = 600.0,
         retry: RetryPolicy = DEFAULT_RETRY,
+        schema_profile: SchemaProfile = OLLAMA,
     ) -> None:
         if not model:
             raise ValueError("OllamaChatModel: model must be a non-empty model name")
@@ -84,6 +86,7 @@ class OllamaChatModel:
         self._fallback_tool_parsing = fallback_tool_parsing
         self._options = dict(options or {})
         self._retry = retry
+        self._tool_schemas = ToolSchemas(schema_profile)
         # one SDK client per event loop: its pooled connections belong to the loop that opened them
         self._clients = PerEventLoop(lambda: ollama.AsyncClient(host=self._base_url, timeout=request_timeout), _close)
 
@@ -100,9 +103,12 @@ class OllamaChatModel:
         return self._fallback_tool_parsing
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
-        body = chat_body(self._model, request, self._options)
-        tool_names = [tool.name for tool in request.tools] if self._fallback_tool_parsing else []
-        async for event in stream_with_retries(lambda: self._attempt(body, tool_names), self._classify, self._retry):
+        tools = self._tool_schemas.offer(request.tools)
+        body = chat_body(self._model, request, self._options, tools)
+        tool_names = [tool.spec.name for tool in tools.tools] if self._fallback_tool_parsing else []
+        async for event in tools.restoring(
+            stream_with_retries(lambda: self._attempt(body, tool_names), self._classify, self._retry)
+        ):
             yield event
 
     async def aclose(self) -> None:
@@ -187,8 +193,13 @@ async def _events(
 # --- request mapping ----------------------------------------------------------------------------
 
 
-def chat_body(model: str, request: ChatRequest, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The `/api/chat` request body (spec §4.7)."""
+def chat_body(
+    model: str, request: ChatRequest, options: Mapping[str, Any], tools: OfferedTools | None = None
+) -> dict[str, Any]:
+    """The `/api/chat` request body.
+
+    `tools` are the request's tools in the adapter's schema profile (by default, Ollama's).
+    """
     merged = dict(options)
     lifted = {key: merged.pop(key) for key in REQUEST_FIELDS_IN_OPTIONS if key in merged}
     if request.settings.max_tokens is not None and "num_predict" not in merged:
@@ -197,12 +208,17 @@ def chat_body(model: str, request: ChatRequest, options: Mapping[str, Any]) -> d
         merged["temperature"] = request.settings.temperature
     body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages], "stream": True}
     if request.tools:
+        offered = tools if tools is not None else ToolSchemas(OLLAMA).offer(request.tools)
         body["tools"] = [
             {
                 "type": "function",
-                "function": {"name": tool.name, "description": tool.description, "parameters": dict(tool.parameters)},
+                "function": {
+                    "name": tool.spec.name,
+                    "description": tool.spec.description,
+                    "parameters": tool.provider.schema,
+                },
             }
-            for tool in request.tools
+            for tool in offered.tools
         ]
     if merged:
         body["options"] = merged

@@ -66,7 +66,7 @@ from aura.domain.messages import (
     ToolResultMessage,
     UserMessage,
 )
-from aura.domain.tools import ToolSpec
+from aura.domain.schema_profiles import OPENAI, OfferedTool, OfferedTools, SchemaProfile, ToolSchemas
 from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatRequest, GenerationSettings
 
@@ -104,8 +104,11 @@ def is_reasoning_model(model: str) -> bool:
 # --- request mapping ----------------------------------------------------------------------------
 
 
-def build_request_body(model: str, request: ChatRequest) -> dict[str, Any]:
-    """The Chat Completions JSON body for one streamed call, exactly as it goes on the wire."""
+def build_request_body(model: str, request: ChatRequest, tools: OfferedTools | None = None) -> dict[str, Any]:
+    """The Chat Completions JSON body for one streamed call, exactly as it goes on the wire.
+
+    `tools` are the request's tools in the adapter's schema profile (by default, OpenAI strict).
+    """
     body: dict[str, Any] = {
         "model": model,
         "messages": [message_to_openai(message) for message in request.messages],
@@ -113,7 +116,8 @@ def build_request_body(model: str, request: ChatRequest) -> dict[str, Any]:
         "stream_options": {"include_usage": True},
     }
     if request.tools:
-        body["tools"] = [tool_to_openai(spec) for spec in request.tools]
+        offered = tools if tools is not None else ToolSchemas(OPENAI).offer(request.tools)
+        body["tools"] = [tool_to_openai(tool) for tool in offered.tools]
     body.update(settings_to_openai(model, request.settings))
     return body
 
@@ -164,11 +168,16 @@ def _part_to_openai(part: TextPart | ImagePart) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": part.url}}
 
 
-def tool_to_openai(spec: ToolSpec) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {"name": spec.name, "description": spec.description, "parameters": dict(spec.parameters)},
+def tool_to_openai(tool: OfferedTool) -> dict[str, Any]:
+    """A function tool; `strict` only when the profile made the schema strict-valid (other servers may not know it)."""
+    function: dict[str, Any] = {
+        "name": tool.spec.name,
+        "description": tool.spec.description,
+        "parameters": tool.provider.schema,
     }
+    if tool.provider.strict:
+        function["strict"] = True
+    return {"type": "function", "function": function}
 
 
 # --- stream mapping -----------------------------------------------------------------------------
@@ -469,6 +478,7 @@ class OpenAIChatModel:
         request_timeout: float = 600.0,
         retry: RetryPolicy = DEFAULT_RETRY,
         max_connections: int = MAX_CONNECTIONS,
+        schema_profile: SchemaProfile = OPENAI,
     ) -> None:
         if not model.strip():
             raise ValueError("OpenAIChatModel: `model` must name a model, e.g. 'gpt-4o'")
@@ -507,6 +517,7 @@ class OpenAIChatModel:
         # one session per event loop: its pooled connections belong to the loop that opened them
         self._sessions = PerEventLoop(self._new_session, aiohttp.ClientSession.close)
         self._warned_about_reasoning_effort = False
+        self._tool_schemas = ToolSchemas(schema_profile)
 
     @property
     def provider(self) -> str:
@@ -518,10 +529,12 @@ class OpenAIChatModel:
 
     def stream(self, request: ChatRequest) -> AsyncGenerator[ModelEvent, None]:
         self._warn_if_reasoning_effort_dropped(request.settings)
-        body = json.dumps(build_request_body(self._model, request)).encode()
-        return stream_with_retries(
+        tools = self._tool_schemas.offer(request.tools)
+        body = json.dumps(build_request_body(self._model, request, tools)).encode()
+        events = stream_with_retries(
             lambda: self._stream_once(body), self._classify, self._retry, retry_after=_retry_after
         )
+        return tools.restoring(events)
 
     async def aclose(self) -> None:
         await self._sessions.aclose()

@@ -33,7 +33,7 @@ from aura.adapters.mcp.stdio import StdioTransport
 from aura.adapters.mcp.streamable_http import StreamableHttpTransport
 from aura.domain.approval_policy import ToolAnnotations
 from aura.domain.errors import AuraError
-from aura.domain.schema_sanitizer import SanitizedSchema, SchemaRejected, sanitize_tool_name, sanitize_tool_schema
+from aura.domain.schema_sanitizer import SchemaRejected, object_root, sanitize_tool_name
 from aura.domain.tools import ProgressUpdate, RequestContext, ToolCallContext, ToolResult, ToolSpec
 
 MAX_LIST_PAGES = 100
@@ -51,17 +51,18 @@ class McpServerUnavailable(AuraError):
 class _McpTool:
     spec: ToolSpec
     original_name: str
-    sanitized: SanitizedSchema | None
 
 
 class McpToolset:
     """The tools of one MCP server, offered under sanitized names.
 
     Implements `aura.ports.toolset.Toolset`. Tool names are made OpenAI-safe with
-    `sanitize_tool_name` (the original name is kept for `tools/call`); with `sanitize_schemas`
-    their input schemas are rewritten for strict function calling and the model's arguments
-    restored before the call. Each connection is owned by one task (`McpConnection`); HTTP
-    requests that forward headers get a connection of their own per distinct header set.
+    `sanitize_tool_name` (the original name is kept for `tools/call`). Input schemas are handed
+    over as the server wrote them: the model adapter converts them for its provider and restores
+    the arguments (`aura.domain.schema_profiles`); `sanitize_schemas=False` keeps this server's
+    tools out of OpenAI strict mode. A tool whose schema root is not an object is dropped. Each
+    connection is owned by one task (`McpConnection`); HTTP requests that forward headers get a
+    connection of their own per distinct header set.
     """
 
     def __init__(
@@ -214,32 +215,26 @@ class McpToolset:
                     tools[name].original_name,
                 )
                 continue
-            sanitized: SanitizedSchema | None = None
-            parameters: Mapping[str, Any] = tool.input_schema
-            if self.sanitize_schemas:
-                try:
-                    sanitized = sanitize_tool_schema(tool.input_schema)
-                except SchemaRejected as error:
-                    self._logger.warning(
-                        "tool %r of MCP server %r dropped: its input schema was rejected: %s",
-                        tool.name,
-                        self._name,
-                        error,
-                    )
-                    continue
-                except Exception:
-                    self._logger.exception(
-                        "tool %r of MCP server %r dropped: sanitizing its input schema failed", tool.name, self._name
-                    )
-                    continue
-                parameters = sanitized.schema
+            try:
+                object_root(tool.input_schema)
+            except SchemaRejected as error:
+                self._logger.warning(
+                    "tool %r of MCP server %r dropped: its input schema was rejected: %s", tool.name, self._name, error
+                )
+                continue
+            except Exception:
+                self._logger.exception(
+                    "tool %r of MCP server %r dropped: its input schema could not be read", tool.name, self._name
+                )
+                continue
             if name != tool.name:
                 self._logger.debug("tool %r of MCP server %r is offered as %r", tool.name, self._name, name)
+            strict = None if self.sanitize_schemas else False
             annotations = ToolAnnotations.from_mcp(
                 tool.annotations.model_dump(by_alias=True, exclude_none=True) if tool.annotations else None
             )
-            spec = ToolSpec(name, tool.description or "", parameters, annotations=annotations)
-            tools[name] = _McpTool(spec, tool.name, sanitized)
+            spec = ToolSpec(name, tool.description or "", tool.input_schema, strict, annotations=annotations)
+            tools[name] = _McpTool(spec, tool.name)
         return tools
 
     def _mark_tools_stale(self) -> None:
@@ -257,10 +252,7 @@ class McpToolset:
             tool = (self._tools or {}).get(name)
             if tool is None:
                 return ToolResult.error(f"Tool not found: {name} (MCP server {self._name!r})")
-        try:
-            call_arguments = tool.sanitized.restore_arguments(dict(arguments)) if tool.sanitized else dict(arguments)
-        except Exception as error:
-            return ToolResult.error(f"Invalid tool arguments: {error}")
+        call_arguments = dict(arguments)
         connection = self._connection_for(context.request)
         connection.in_use += 1
         try:
