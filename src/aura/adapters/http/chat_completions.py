@@ -36,6 +36,7 @@ from aura.adapters.http.request_scope import RequestScope, no_request_scope
 from aura.adapters.http.shutdown import ShutdownCoordinator
 from aura.adapters.http.sse import (
     ChunkEncoder,
+    after_panel,
     StreamIdentity,
     finish_reason_of,
     tool_call_json,
@@ -92,14 +93,18 @@ class _Collected:
     texts: list[str] = attrs.Factory(list)
     round_usage: Usage | None = None
     final: TurnFinished | None = None
+    _after_panel: bool = False
 
     async def __call__(self, event: TurnEvent) -> None:
         if isinstance(event, TextDelta):
-            self.texts.append(event.text)
+            text = after_panel(event.text) if self._after_panel and event.text else event.text
+            self._after_panel = self._after_panel and not event.text
+            self.texts.append(text)
         elif isinstance(event, ToolCompleted) and self.panels:
             result = truncate_utf8(event.result.content, self.panel_result_limit)
             panel = render_tool_panel(event.call, result, event.result.is_error)
             self.texts.append(f"\n\n{panel}" if any(self.texts) else panel)
+            self._after_panel = True
         elif isinstance(event, RoundUsage):
             usage = self.round_usage
             self.round_usage = event.usage if usage is None else usage + event.usage

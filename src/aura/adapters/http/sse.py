@@ -105,6 +105,11 @@ def finish_reason_of(final: TurnFinished, max_tokens: int | None) -> str:
     return "stop"
 
 
+def after_panel(text: str) -> str:
+    """Text that follows a tool panel starts a new paragraph (the panel ends with one newline)."""
+    return text if text.startswith("\n") else f"\n{text}"
+
+
 def tool_call_json(call: ToolCall) -> dict[str, Any]:
     """A client tool call as in an OpenAI `message.tool_calls` entry."""
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
@@ -142,6 +147,7 @@ class ChunkEncoder:
         self.max_tokens = max_tokens
         self.role_sent = False
         self.text_sent = False
+        self._after_panel = False
         self._first_prompt_tokens = 0
         self._completion_tokens = 0
         self.finished = False
@@ -211,7 +217,12 @@ class ChunkEncoder:
         if self.finished:
             return []
         if isinstance(event, TextDelta):
-            return [self.text(event.text)] if event.text else []
+            if not event.text:
+                return []
+            if self._after_panel:
+                self._after_panel = False
+                return [self.text(after_panel(event.text))]
+            return [self.text(event.text)]
         if isinstance(event, ReasoningDelta):
             return [self.event("aura.reasoning", {"content": event.text})] if self.emit_reasoning and event.text else []
         if isinstance(event, ToolRequested):
@@ -274,6 +285,7 @@ class ChunkEncoder:
                 event.call, truncate_utf8(result.content, self.tool_result_max_length), result.is_error
             )
             frames.append(self.text(f"\n\n{panel}" if self.text_sent else panel))
+            self._after_panel = True
         return frames
 
     def _round_usage(self, event: RoundUsage) -> list[bytes]:
