@@ -153,7 +153,7 @@ async def test_open_web_ui_mode_shows_each_server_call_as_a_done_panel_in_the_co
     panels = re.findall(r'<details type="tool_calls" done="true" id="(\w)" name="quick" [^>]*>\n', content)
     assert sorted(panels) == ["a", "b", "c"]
     for n in (1, 2, 3):
-        assert f'result="&quot;Mock tool executed successfully: {n}&quot;"' in content
+        assert f"<summary>Tool Executed</summary>\nMock tool executed successfully: {n}\n</details>" in content
     assert content.endswith("</details>\n\ndone")
     assert chunks(frames)[-1]["choices"][0]["finish_reason"] == "stop"
     assert events(frames) == []  # custom events stay off

@@ -36,8 +36,8 @@ from aura.adapters.http.request_scope import RequestScope, no_request_scope
 from aura.adapters.http.shutdown import ShutdownCoordinator
 from aura.adapters.http.sse import (
     ChunkEncoder,
-    after_panel,
     StreamIdentity,
+    after_panel,
     finish_reason_of,
     tool_call_json,
     truncate_utf8,

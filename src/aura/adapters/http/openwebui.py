@@ -2,10 +2,12 @@
 
 OpenWebUI (0.12) shows a tool call it ran itself as a `<details type="tool_calls" …>` block in the
 assistant message's content; its Markdown renderer (`src/lib/utils/marked/extension.ts`) turns the
-block into a tool panel (`ToolCallDisplay.svelte`): name, arguments (`Input`) and result, marked done
-when `done="true"`, red when the result reads as an error (text starting with `Error:`). Attribute
-values are read with the regex `(\\w+)="(.*?)"` and HTML-decoded, so they are HTML-escaped here (no
-raw `"`, `<` or `>` inside) and hold JSON, as OpenWebUI writes them itself.
+block into a tool panel (`ToolCallDisplay.svelte`): name, arguments (`Input`) and result (the block's
+body, after its `<summary>` line), marked done when `done="true"`, red when the result reads as an
+error (text starting with `Error:`). The opening tag must be followed by a newline and start a block
+(a blank line before it). Attribute values are read with the regex `(\\w+)="(.*?)"` and HTML-decoded,
+so they are HTML-escaped here (no raw `"`, `<` or `>` inside) and the arguments hold JSON; the body is
+HTML-escaped too, so a result cannot close or open a block.
 
 OpenWebUI sends those blocks back in the assistant messages of the next request's history.
 `fold_tool_panels` turns each into one short plain-text line, so the model reads what was done
@@ -27,10 +29,11 @@ from aura.domain.messages import ToolCall
 
 # Panels OpenWebUI renders itself; Aura writes the same so the UI cannot tell them apart.
 _PANEL = (
-    '<details type="tool_calls" done="true" id="{id}" name="{name}" arguments="{arguments}" '
-    'result="{result}" files="" embeds="">\n<summary>Tool Executed</summary>\n</details>\n'
+    '<details type="tool_calls" done="true" id="{id}" name="{name}" arguments="{arguments}">\n'
+    "<summary>Tool Executed</summary>\n{result}\n</details>\n"
 )
-_PANEL_RE = re.compile(r'<details\s+type="tool_calls"([^>]*)>.*?</details>\n?', re.DOTALL | re.IGNORECASE)
+_PANEL_RE = re.compile(r'<details\s+type="tool_calls"([^>]*)>(.*?)</details>\n?', re.DOTALL | re.IGNORECASE)
+_SUMMARY_RE = re.compile(r"^\s*<summary>.*?</summary>", re.DOTALL | re.IGNORECASE)
 _ATTRIBUTE_RE = re.compile(r'(\w+)="([^"]*)"')
 FOLDED_RESULT_CHARS = 300
 """How much of an earlier tool result a folded panel keeps."""
@@ -64,7 +67,7 @@ def render_tool_panel(call: ToolCall, result: str, is_error: bool) -> str:
         id=_escaped(call.id),
         name=_escaped(call.name),
         arguments=_escaped(_arguments_json(call.arguments)),
-        result=_escaped(_json_text(result)),
+        result=_escaped(result),
     )
 
 
@@ -82,7 +85,9 @@ def _folded(match: re.Match[str]) -> str:
     attributes = dict(_ATTRIBUTE_RE.findall(match.group(1)))
     name = html.unescape(attributes.get("name", "")) or "a tool"
     arguments = _unwrapped(attributes.get("arguments", ""))
-    result = _unwrapped(attributes.get("result", ""))
+    # The result is the body (OpenWebUI 0.12, and Aura) or the `result` attribute (OpenWebUI 0.6).
+    body = html.unescape(_SUMMARY_RE.sub("", match.group(2))).strip()
+    result = body or _unwrapped(attributes.get("result", ""))
     if len(result) > FOLDED_RESULT_CHARS:
         result = result[:FOLDED_RESULT_CHARS] + "…"
     note = f"[Earlier tool call: {name}({arguments})"

@@ -276,8 +276,10 @@ class ChunkEncoder:
                 fields["success"] = True
                 fields["result"] = truncate_utf8(result.content, self.tool_result_max_length)
             else:
+                # Not `error`: OpenAI-stream parsers (OpenWebUI) take a frame with a top-level `error` for a failed
+                # response, whatever its `event:` line says.
                 fields["success"] = False
-                fields["error"] = result.content
+                fields["error_message"] = result.content
             frames.append(self.event("aura.tool_complete", fields))
         if self.tool_result_mode is ToolResultMode.OPEN_WEB_UI:
             # OpenWebUI's panel is a block of its own: it must start a new paragraph.
