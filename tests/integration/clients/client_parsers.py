@@ -8,10 +8,10 @@ Each port follows its client's source closely enough that a chunk shape the clie
   is shown as a failed response; `delta.tool_calls` are collected by `index` as calls OpenWebUI must run itself;
   `delta.content` is appended to the message text; `delta.role` is never read.
 - `owui_panels` — its Markdown `details` extension (`src/lib/utils/marked/extension.ts`) and `ToolCallDisplay.svelte`.
-- `LangChainStream` — `@langchain/openai` `ChatOpenAI._streamResponseChunks` and
-  `_convertCompletionsDeltaToBaseMessageChunk` (as pinned by `@librechat/agents`): a chunk without `choices[0].delta` is skipped; the role of a chunk is
-  `delta.role ?? <the role of an earlier chunk>`; only an `assistant` role makes an `AIMessageChunk` that keeps
-  `tool_call_chunks` — any other (or none) builds a generic message chunk that drops them.
+- `LangChainStream` — `@langchain/openai` (as pinned by `@librechat/agents`), `ChatOpenAI._streamResponseChunks`
+  and `_convertCompletionsDeltaToBaseMessageChunk`: a chunk without `choices[0].delta` is skipped; the role of a
+  chunk is `delta.role ?? <the role of an earlier chunk>`; only an `assistant` role makes an `AIMessageChunk` that
+  keeps `tool_call_chunks` — any other (or none) builds a generic message chunk that drops them.
 """
 
 from __future__ import annotations

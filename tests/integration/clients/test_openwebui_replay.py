@@ -148,7 +148,9 @@ async def test_a_recorded_openwebui_session_in_every_mode(http: aiohttp.ClientSe
 
 def check_chat_answer(stream: OpenWebUIStream, options: ServerOptions, label: str) -> None:
     assert stream.tool_calls == [], label  # nothing for OpenWebUI to run itself
-    assert stream.errors == [] and stream.ui_events == [] and stream.responses_events == [], label
+    assert stream.errors == [], label
+    assert stream.ui_events == [], label
+    assert stream.responses_events == [], label
     assert stream.finish_reason == "stop"
     panels = owui_panels(stream.content)
     if label.endswith("user message 1"):
