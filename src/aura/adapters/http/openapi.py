@@ -83,19 +83,29 @@ _SCHEMAS: dict[str, Any] = {
     "ChatMessage": {
         "type": "object",
         "description": "Client `system`/`developer` messages are dropped (the agent's system prompt is used); "
-        "`tool`/`function` messages and `tool_calls` of earlier turns are dropped; the last message must be `user`.",
+        "`tool_calls` and `tool` messages of earlier turns and OpenWebUI tool panels are folded into notes. The last "
+        "message must be `user`, or (client tools) the `tool` results answering every call of the assistant message "
+        "before them.",
         "properties": {
             "role": {"enum": ["system", "developer", "user", "assistant", "tool", "function"]},
             "content": {
                 "oneOf": [{"type": "string"}, {"type": "null"}, {"type": "array", "items": _ref("ContentPart")}]
             },
+            "tool_calls": {"type": "array", "items": _ref("ToolCall")},
+            "tool_call_id": {"type": "string"},
         },
         "required": ["role"],
     },
     "ChatCompletionRequest": {
         "type": "object",
-        "description": "Other OpenAI fields (temperature, tools, stream_options, ...) are accepted and ignored.",
+        "description": "Other OpenAI fields (temperature, stream_options, ...) are accepted and ignored.",
         "properties": {
+            "tools": {
+                "type": ["array", "null"],
+                "items": _ref("FunctionTool"),
+                "description": "Client tools: offered only by an agent with [agent.client_tools], else ignored.",
+            },
+            "tool_choice": {"description": '`"none"` offers no client tools; other values are ignored.'},
             "model": {**_STRING_OR_NULL, "description": "Agent id or name; optional with one agent or DEFAULT_AGENT."},
             "messages": {"type": "array", "minItems": 1, "items": _ref("ChatMessage")},
             "stream": {"type": ["boolean", "null"]},
@@ -114,6 +124,30 @@ _SCHEMAS: dict[str, Any] = {
         },
         "required": ["messages"],
     },
+    "FunctionTool": {
+        "type": "object",
+        "properties": {
+            "type": {"const": "function"},
+            "function": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "description": {"type": "string"},
+                    "parameters": {"type": "object"},
+                },
+                "required": ["name"],
+            },
+        },
+        "required": ["function"],
+    },
+    "ToolCall": _closed(
+        {
+            "id": {"type": "string"},
+            "type": {"const": "function"},
+            "function": _closed({"name": {"type": "string"}, "arguments": {"type": "string"}}, ["name", "arguments"]),
+        },
+        ["id", "type", "function"],
+    ),
     "Usage": _closed(
         {"prompt_tokens": _INT, "completion_tokens": _INT, "total_tokens": _INT},
         ["prompt_tokens", "completion_tokens", "total_tokens"],
@@ -132,9 +166,14 @@ _SCHEMAS: dict[str, Any] = {
                     {
                         "index": {"const": 0},
                         "message": _closed(
-                            {"role": {"const": "assistant"}, "content": {"type": "string"}}, ["role", "content"]
+                            {
+                                "role": {"const": "assistant"},
+                                "content": {"type": ["string", "null"]},
+                                "tool_calls": {"type": "array", "minItems": 1, "items": _ref("ToolCall")},
+                            },
+                            ["role", "content"],
                         ),
-                        "finish_reason": {"enum": ["stop", "length"]},
+                        "finish_reason": {"enum": ["stop", "length", "tool_calls"]},
                     },
                     ["index", "message", "finish_reason"],
                 ),
@@ -170,16 +209,11 @@ _SCHEMAS: dict[str, Any] = {
                             {
                                 "role": {"const": "assistant"},
                                 "content": {"type": "string"},
-                                "tool_calls": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "maxItems": 1,
-                                    "items": _ref("ToolCallDelta"),
-                                },
+                                "tool_calls": {"type": "array", "minItems": 1, "items": _ref("ToolCallDelta")},
                             },
                             [],
                         ),
-                        "finish_reason": {"enum": ["stop", "length"]},
+                        "finish_reason": {"enum": ["stop", "length", "tool_calls"]},
                     },
                     ["index", "delta"],
                 ),
@@ -223,10 +257,10 @@ _SCHEMAS: dict[str, Any] = {
             "duration_ms": _INT,
             "success": {"type": "boolean"},
             "result": {"type": "string"},
-            "error": {"type": "string"},
+            "error_message": {"type": "string"},
         },
         ["tool_id", "tool_name", "duration_ms", "success"],
-        "event: aura.tool_complete (`result` on success, truncated; `error` on failure, in full)",
+        "event: aura.tool_complete (`result` on success, truncated; `error_message` on failure, in full)",
     ),
     "AuraReasoningEvent": _event({"content": {"type": "string"}}, ["content"], "event: aura.reasoning"),
     "AuraToolUsageEvent": _event(
