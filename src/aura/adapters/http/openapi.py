@@ -91,8 +91,11 @@ _SCHEMAS: dict[str, Any] = {
             "content": {
                 "oneOf": [{"type": "string"}, {"type": "null"}, {"type": "array", "items": _ref("ContentPart")}]
             },
-            "tool_calls": {"type": "array", "items": _ref("ToolCall")},
-            "tool_call_id": {"type": "string"},
+            "tool_calls": {
+                "description": "Assistant messages: OpenAI tool calls (each `id`, `function.name`, "
+                "`function.arguments`); checked strictly after the last user message, folded when earlier."
+            },
+            "tool_call_id": {"description": "Tool messages: the id of the call answered (a string)."},
         },
         "required": ["role"],
     },
