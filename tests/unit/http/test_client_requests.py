@@ -8,6 +8,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aura.adapters.http.chat_request import client_tool_specs, parse_chat_request
 from aura.adapters.http.errors import ApiError
@@ -184,7 +186,9 @@ def owui_tokenize(content: str) -> list[dict[str, Any]]:
 def panel_view(token: dict[str, Any]) -> dict[str, Any]:
     """What `ToolCallDisplay.svelte` shows for a token: name, done, input, result, error mark."""
     attributes = token["attributes"]
-    result = html.unescape(token["text"]) or html.unescape(attributes.get("result", ""))
+    # `getDetailTextContent`: decode, drop a `<summary>` the tokenizer left in, trim
+    text = re.sub(r"<summary>.*?</summary>", "", html.unescape(token["text"]), flags=re.IGNORECASE).strip()
+    result = text or html.unescape(attributes.get("result", ""))
     return {
         "name": attributes["name"],
         "done": attributes.get("done") == "true",
@@ -315,3 +319,30 @@ ASSISTANT: 42
 def test_openwebui_background_tasks_are_recognised_by_their_prompt(prompt: str, kind: str | None) -> None:
     assert background_task_kind(prompt) == kind
     assert parse_chat_request(body([{"role": "user", "content": prompt}])).task_kind == kind
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"), max_size=40)
+
+
+@given(
+    name=st.from_regex(r"[A-Za-z_][A-Za-z0-9_\-]{0,20}", fullmatch=True),
+    arguments=st.dictionaries(_TEXT, _TEXT, max_size=3),
+    result=_TEXT,
+    before=_TEXT,
+)
+def test_any_panel_renders_as_one_done_tool_call_and_folds_away(
+    name: str, arguments: dict[str, str], result: str, before: str
+) -> None:
+    call = ToolCall("call_1", name, json.dumps(arguments))
+    panel = render_tool_panel(call, result, False)
+    content = f"{before}\n\n{panel}\nafter" if before else f"{panel}\nafter"
+    tokens = [token for token in owui_tokenize(content) if token["attributes"].get("type") == "tool_calls"]
+    [token] = tokens
+    view = panel_view(token)
+    assert view["name"] == name
+    assert view["done"] is True
+    assert view["input"] == arguments
+    assert view["result"] == result.strip()  # OpenWebUI trims the body
+    folded = fold_tool_panels(content)
+    assert '<details type="tool_calls"' not in folded
+    assert f"[Earlier tool call: {name}(" in folded
