@@ -1,18 +1,24 @@
-"""LibreChat's client stack (`@langchain/openai`) against Aura, in every mode: the request shapes it sends, the
-answers checked with a port of its chunk handling (see `client_parsers.LangChainStream`). The real node client
-runs in `test_langchain_client.py`."""
+"""LibreChat's client stack (`@langchain/openai`) against Aura, in every mode: its recorded requests
+(`tests/fixtures/clients/langchain-*.json`) and request shapes built like them, replayed; the answers checked with
+a port of its chunk handling (see `client_parsers.LangChainStream`). The real node client runs in
+`test_langchain_client.py`."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from aura.adapters.http import ServerOptions, ToolResultMode
+from aura.domain.messages import ToolResultMessage, UserMessage, content_text
 from aura.domain.tools import ClientToolPolicy
-from aura.testing import FunctionToolset, call_tool, call_tools, reply
+from aura.ports.chat_model import ChatRequest
+from aura.testing import FunctionToolset, ScriptedRound, call_tool, call_tools, reply
 from tests.integration.clients.client_parsers import LangChainStream
 from tests.integration.http.support import make_agent, running_server
 
@@ -124,3 +130,107 @@ async def test_an_answer_without_any_content_still_names_its_role(http: aiohttp.
     message = LangChainStream.parse(text)
     assert message.message_classes == {"AIMessageChunk"}
     assert message.finish_reason == "stop"
+
+
+# --- the recorded LangChain sessions (tests/fixtures/clients/langchain-*.json) ----------------------------------
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "clients"
+RECORDINGS = sorted(FIXTURES.glob("langchain-*.json"))
+
+
+def recorded_rules(request: ChatRequest) -> ScriptedRound:
+    """The recording's fake upstream: `call <tool> {json}` calls tools (several at once), `call <tool> with <text>`
+    one; tool results are echoed."""
+    last = request.messages[-1]
+    if isinstance(last, ToolResultMessage):
+        return reply(f"{last.tool_name} returned: {last.content}.")
+    text = content_text(last.content) if isinstance(last, UserMessage) else last.content
+    calls = re.findall(r"call (\w+) (\{.*?\})", text)
+    if calls:
+        return call_tools([(name, arguments) for name, arguments in calls])
+    single = re.search(r"call (\w+) with (.+)", text)
+    if single:
+        return call_tool(single.group(1), {"message": single.group(2)})
+    return reply(f"You said: {text}")
+
+
+def echo_toolset() -> FunctionToolset:
+    tools = FunctionToolset("fixture")
+    tools.add(
+        lambda message: f"echo: {message}",
+        name="echo",
+        parameters={"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]},
+    )
+    return tools
+
+
+def load(recording: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(recording.read_text())
+    return data
+
+
+def test_the_langchain_recordings_are_there() -> None:
+    assert {recording.stem for recording in RECORDINGS} >= {
+        "langchain-invoke",
+        "langchain-stream",
+        "langchain-stream-server-tool",
+        "langchain-tools-invoke",
+        "langchain-tools-stream",
+        "langchain-tools-stream-mixed",
+    }
+
+
+@pytest.mark.parametrize(("mode", "events"), MODES)
+@pytest.mark.parametrize("recording", RECORDINGS, ids=lambda path: path.stem)
+async def test_a_recorded_langchain_session_in_every_mode(
+    http: aiohttp.ClientSession, recording: Path, mode: ToolResultMode, events: bool
+) -> None:
+    agents = [
+        make_agent([], name="echo-agent", toolsets=[echo_toolset()], then=recorded_rules),
+        make_agent(
+            [], name="client-agent", toolsets=[echo_toolset()], then=recorded_rules, client_tools=ClientToolPolicy(True)
+        ),
+    ]
+    session = load(recording)
+    async with running_server(agents, ServerOptions(tool_result_mode=mode, aura_custom_events=events)) as server:
+        for exchange in session["exchanges"]:
+            label, body = exchange["label"], exchange["request"]["body"]
+            async with http.post(f"{server.url}/v1/chat/completions", json=body) as response:
+                assert response.status == 200, (label, await response.text())
+                if body.get("stream"):
+                    check_stream(recording.stem, label, LangChainStream.parse(await response.text()))
+                else:
+                    check_message(recording.stem, label, await response.json())
+
+
+def check_stream(name: str, label: str, message: LangChainStream) -> None:
+    assert message.message_classes == {"AIMessageChunk"}, label
+    assert message.dropped_tool_call_chunks == 0
+    if name.startswith("langchain-tools") and "after tool results" not in label:
+        assert message.tool_calls == [
+            {"id": message.tool_calls[0]["id"], "name": "get_weather", "args": {"city": "Paris"}}
+        ]
+        assert message.finish_reason == "tool_calls"
+        return
+    assert message.tool_calls == []
+    assert message.finish_reason == "stop"
+    if "after tool results" in label:
+        assert message.content == "get_weather returned: Sunny, 21 degrees."
+    elif name == "langchain-stream-server-tool":
+        assert message.content.endswith("echo returned: echo: hello.")
+    else:
+        assert message.content == "You said: Hello there"
+
+
+def check_message(name: str, label: str, answer: dict[str, Any]) -> None:
+    choice = answer["choices"][0]
+    if name.startswith("langchain-tools") and "after tool results" not in label:
+        [call] = choice["message"]["tool_calls"]
+        assert call["function"]["name"] == "get_weather"
+        assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
+        assert choice["finish_reason"] == "tool_calls"
+        return
+    assert "tool_calls" not in choice["message"]
+    assert choice["finish_reason"] == "stop"
+    expected = "get_weather returned: Sunny, 21 degrees." if "after tool results" in label else "You said: Hello there"
+    assert choice["message"]["content"] == expected
