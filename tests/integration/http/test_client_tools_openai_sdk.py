@@ -6,12 +6,14 @@ import json
 import logging
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
+from jsonschema import Draft202012Validator
 
 from aura.domain.tools import ClientToolPolicy
 from aura.testing import FunctionToolset, call_tools, reply
-from tests.integration.http.support import make_agent, running_server
+from tests.integration.http.support import chunks, make_agent, running_server, stream_frames
 
 WEATHER = {
     "type": "function",
@@ -141,3 +143,22 @@ async def test_the_request_tools_are_ignored_when_client_tools_are_off() -> None
         )
     assert answer.choices[0].message.content == "hi"
     assert [spec.name for spec in model_agent.model.requests[0].tools] == ["alerts"]  # type: ignore[attr-defined]
+
+
+async def test_client_tool_hand_overs_conform_to_the_openapi_document(http: aiohttp.ClientSession) -> None:
+    body = {"model": "ops", "messages": [{"role": "user", "content": "q"}], "tools": [WEATHER]}
+    async with running_server([agent()]) as server:
+        async with http.get(f"{server.url}/openapi.json") as response:
+            doc = await response.json()
+        async with http.post(f"{server.url}/v1/chat/completions", json=body) as response:
+            completion = await response.json()
+    async with running_server([agent()]) as server:
+        frames = await stream_frames(http, server.url, body)
+    assert completion["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks(frames)[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    for schema, instance in [("ChatCompletion", completion), *(("ChatCompletionChunk", c) for c in chunks(frames))]:
+        errors = [
+            e.message
+            for e in Draft202012Validator({**doc, "$ref": f"#/components/schemas/{schema}"}).iter_errors(instance)
+        ]
+        assert errors == [], (schema, instance)
