@@ -227,7 +227,7 @@ def test_compose_file_structure() -> None:
     yaml = yaml_module()
     compose = yaml.safe_load(COMPOSE.read_text())
     services = compose["services"]
-    assert set(services) == {"aura", "qdrant"}
+    assert set(services) == {"aura", "qdrant", "redis"}
     aura = services["aura"]
     assert aura["build"]["context"] == "."
     assert [compose_default(port) for port in aura["ports"]] == ["8080:8080"]
@@ -248,6 +248,8 @@ def test_compose_file_structure() -> None:
     grace = int(aura["stop_grace_period"].removesuffix("s"))
     assert grace >= int(environment["SHUTDOWN_TIMEOUT_SECS"]) + SHUTDOWN_OVERHEAD_SECS
     assert "qdrant-data" in compose["volumes"]
+    assert environment["SESSION_STORE_URL"] == "redis://redis:6379/0"
+    assert "redis" in aura["depends_on"]
 
 
 def test_compose_default_config_dir_loads_with_its_passed_through_variables() -> None:
@@ -315,6 +317,20 @@ def test_kubernetes_deployment_probes_ports_and_security() -> None:
     assert service["selector"].items() <= labels.items()
     assert service["ports"][0]["targetPort"] == "http"
     assert objects["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_kubernetes_points_the_session_store_at_the_redis_service() -> None:
+    yaml = yaml_module()
+    redis = {
+        document["kind"]: document for document in yaml.safe_load_all((REPO / "deploy" / "redis.yaml").read_text())
+    }
+    service_name = redis["Service"]["metadata"]["name"]
+    assert (
+        redis["Service"]["spec"]["selector"].items()
+        <= redis["Deployment"]["spec"]["template"]["metadata"]["labels"].items()
+    )
+    env = {item["name"]: item.get("value") for item in container_of(kubernetes_documents()["Deployment"])["env"]}
+    assert env["SESSION_STORE_URL"] == f"redis://{service_name}:6379/0"
 
 
 def test_kubernetes_configmap_holds_valid_agents_at_config_path(tmp_path: Path) -> None:

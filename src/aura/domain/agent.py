@@ -11,8 +11,21 @@ from typing import Any, TypeVar
 
 import attrs
 
+from aura.domain.approvals import (
+    ApprovalDecision,
+    ApprovalGate,
+    Decision,
+    ParkedTurn,
+    PendingApproval,
+    ResumedTurn,
+    approval_request_text,
+    denial_text,
+    new_decision_id,
+)
 from aura.domain.errors import ProviderError, ProviderErrorKind, is_context_overflow
 from aura.domain.events import (
+    ApprovalDecided,
+    ApprovalRequested,
     FinishReason,
     ModelFinished,
     ReasoningDelta,
@@ -132,12 +145,15 @@ class Agent:
         *,
         tracer: Tracer | None = None,
         clock: Clock | None = None,
+        approval_gate: ApprovalGate | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
         self.toolsets = tuple(toolsets)
         self.tracer: Tracer = tracer or NoopTracer()
         self.clock: Clock = clock or SystemClock()
+        #: holds tool calls that need a person's decision (None: every call runs)
+        self.approval_gate = approval_gate
 
     @property
     def id(self) -> str:
@@ -193,6 +209,7 @@ class _Turn:
     tools_ran: bool = False
     separator_pending: bool = False
     completed_since_round: list[str] = attrs.field(factory=list)
+    decisions: dict[str, ApprovalDecision] = attrs.field(factory=dict)
 
     async def run(self, history: Sequence[Message]) -> AsyncGenerator[TurnEvent, None]:
         agent = self.agent
@@ -252,7 +269,14 @@ class _Turn:
         specs = (*registry.specs, *client_specs)
         messages: list[Message] = [SystemMessage(settings.full_system_prompt), *history]
         generation = GenerationSettings(settings.temperature, settings.max_tokens, settings.reasoning_effort)
-        for round_index in range(settings.turn_depth + 1):
+        first_round = 0
+        resumed = None if agent.approval_gate is None else await agent.approval_gate.resume(history, self.context)
+        if resumed is not None:
+            messages = [SystemMessage(settings.full_system_prompt), *resumed.parked.messages]
+            async for decided_event in self._run_decided(resumed, registry, messages, turn_span):
+                yield decided_event
+            first_round = resumed.parked.round_index + 1
+        for round_index in range(first_round, settings.turn_depth + 1):
             request = ChatRequest(tuple(messages), specs, generation)
             calls: list[ToolCall] = []
             round_text: list[str] = []
@@ -337,26 +361,111 @@ class _Turn:
             messages.append(
                 AssistantMessage("".join(round_text), tuple(server_calls), reasoning="".join(round_reasoning))
             )
-            for call in server_calls:
-                yield ToolRequested(call)
-            results: dict[str, ToolResult] = {}
-            if server_calls:
-                async with _closing(self._run_tools(server_calls, registry, turn_span)) as tool_events:
-                    async for tool_event in tool_events:
-                        if isinstance(tool_event, ToolCompleted):
-                            results[tool_event.call.id] = tool_event.result
-                            self.completed_since_round.append(tool_event.call.id)
-                        yield tool_event
-            for call in server_calls:
-                result = results[call.id]
-                messages.append(ToolResultMessage(call.id, call.name, result.content, result.is_error))
+            held = await self._held_calls(server_calls, registry, "".join(round_text))
+            held_ids = {item.call.id for item in held}
+            runnable = [call for call in server_calls if call.id not in held_ids]
+            async for tool_event in self._run_round(runnable, registry, messages, turn_span):
+                yield tool_event
+            if held:
+                async for park_event in self._park(held, messages, round_index):
+                    yield park_event
+                return
             if client_calls:
                 # Server tools of the round have run; the caller runs the rest and continues the conversation.
                 yield attrs.evolve(self._finished(FinishReason.TOOL_CALLS), client_tool_calls=client_calls)
                 return
-            self.tools_ran = True
-            self.separator_pending = True
         raise AssertionError("unreachable: the loop returns on its last round")  # pragma: no cover
+
+    async def _run_round(
+        self, calls: list[ToolCall], registry: ToolRegistry, messages: list[Message], turn_span: Span
+    ) -> AsyncIterator[TurnEvent]:
+        """Run one round's calls and append their results to the conversation."""
+        if not calls:
+            return
+        for call in calls:
+            yield ToolRequested(call)
+        results: dict[str, ToolResult] = {}
+        async with _closing(self._run_tools(calls, registry, turn_span)) as tool_events:
+            async for tool_event in tool_events:
+                if isinstance(tool_event, ToolCompleted):
+                    results[tool_event.call.id] = tool_event.result
+                    self.completed_since_round.append(tool_event.call.id)
+                yield tool_event
+        for call in calls:
+            result = results[call.id]
+            messages.append(ToolResultMessage(call.id, call.name, result.content, result.is_error))
+        self.tools_ran = True
+        self.separator_pending = True
+
+    async def _held_calls(
+        self, calls: list[ToolCall], registry: ToolRegistry, round_text: str
+    ) -> list[PendingApproval]:
+        """The calls the agent's approval policy holds for a person (none once they said "approve all")."""
+        gate = self.agent.approval_gate
+        if gate is None or not gate.policy.enabled or await gate.session_approves_all(self.context.session_id):
+            return []
+        held: list[PendingApproval] = []
+        expires_at = self.agent.clock.now() + gate.policy.timeout_secs
+        for call in calls:
+            tool = registry.get(call.name)
+            if tool is None:  # an unknown tool only gets "not found": nothing to approve
+                continue
+            requirement = gate.policy.requirement(
+                tool.toolset.name,
+                tool.original_name,
+                tool.spec.annotations,
+                builtin_read_only=tool.spec.builtin_read_only,
+            )
+            if requirement.needs_approval:
+                pending = PendingApproval(
+                    new_decision_id(),
+                    call,
+                    tool.toolset.name,
+                    tool.original_name,
+                    requirement.reason,
+                    round_text,
+                    expires_at,
+                )
+                held.append(pending)
+        return held
+
+    async def _park(
+        self, held: list[PendingApproval], messages: list[Message], round_index: int
+    ) -> AsyncIterator[TurnEvent]:
+        gate = self.agent.approval_gate
+        assert gate is not None  # only called when calls were held
+        parked = ParkedTurn(
+            turn_id="turn_" + held[0].decision_id.removeprefix("apr_"),
+            agent_id=self.agent.id,
+            session_id=self.context.session_id,
+            messages=tuple(messages[1:]),  # the system prompt is the agent's, re-added on resume
+            round_index=round_index,
+            pending=tuple(held),
+        )
+        await gate.park(parked, self.context)
+        for pending in held:
+            yield ApprovalRequested(self.agent.id, pending)
+        text = self._with_separator(approval_request_text(held, gate.policy.timeout_secs))
+        self.content.append(text)
+        yield TextDelta(text)
+        yield self._finished(FinishReason.STOP)
+
+    async def _run_decided(
+        self, resumed: ResumedTurn, registry: ToolRegistry, messages: list[Message], turn_span: Span
+    ) -> AsyncIterator[TurnEvent]:
+        """Apply the decisions of a resumed turn: run the approved calls, answer the denied ones with the denial."""
+        approved: list[ToolCall] = []
+        for pending in resumed.parked.pending:
+            decision = resumed.decisions[pending.decision_id]
+            self.decisions[pending.call.id] = decision
+            yield ApprovalDecided(self.agent.id, pending, decision)
+            if decision.decision is Decision.APPROVE:
+                approved.append(pending.call)
+            else:
+                messages.append(ToolResultMessage(pending.call.id, pending.call.name, denial_text(decision), True))
+        async for event in self._run_round(approved, registry, messages, turn_span):
+            yield event
+        self.separator_pending = False
 
     def _with_separator(self, text: str) -> str:
         if self.separator_pending:
@@ -439,6 +548,11 @@ class _Turn:
         if agent.tracer.records_content:
             span.set_attribute("tool.parameters", call.arguments)
             span.set_attribute("input.value", call.arguments)
+        decision = self.decisions.get(call.id)
+        if decision is not None:
+            span.set_attribute("approval.decision", decision.decision.value)
+            span.set_attribute("approval.source", decision.source.value)
+            span.set_attribute("approval.approver", decision.approver or "")
         try:
             result = await self._execute(call, registry, report_progress, span)
         except asyncio.CancelledError:

@@ -11,6 +11,7 @@ import enum
 
 import attrs
 
+from aura.domain.approvals import ApprovalDecision, PendingApproval
 from aura.domain.messages import ToolCall
 from aura.domain.tools import ProgressUpdate, ToolResult
 from aura.domain.usage import Usage
@@ -94,6 +95,23 @@ class RoundUsage:
     tool_call_ids: tuple[str, ...]
 
 
+@attrs.frozen
+class ApprovalRequested:
+    """A tool call is held until a person decides; the turn ends after the round's other calls ran."""
+
+    agent_id: str
+    pending: PendingApproval
+
+
+@attrs.frozen
+class ApprovalDecided:
+    """A held call of a resumed turn got its decision; an approved call then runs with the usual tool events."""
+
+    agent_id: str
+    pending: PendingApproval
+    decision: ApprovalDecision
+
+
 class TurnErrorKind(enum.Enum):
     PROVIDER = "provider"
     CONTEXT_OVERFLOW = "context_overflow"
@@ -133,5 +151,14 @@ class TurnFinished:
 
 
 TurnEvent = (
-    TextDelta | ReasoningDelta | ToolRequested | ToolStarted | ToolProgress | ToolCompleted | RoundUsage | TurnFinished
+    TextDelta
+    | ReasoningDelta
+    | ToolRequested
+    | ToolStarted
+    | ToolProgress
+    | ToolCompleted
+    | RoundUsage
+    | ApprovalRequested
+    | ApprovalDecided
+    | TurnFinished
 )

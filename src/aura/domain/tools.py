@@ -8,16 +8,23 @@ from typing import Any
 
 import attrs
 
+from aura.domain.approval_policy import ToolAnnotations
 from aura.ports.tracer import NoopTracer, Span, Tracer
 
 
 @attrs.frozen
 class ToolSpec:
-    """A tool as offered to the model: its name, description and JSON Schema of arguments."""
+    """A tool as offered to the model: its name, description and JSON Schema of arguments.
+
+    `annotations` are the MCP hints the server published (None when it gave none); `builtin_read_only` marks Aura's
+    own read-only tools (vector search, the filesystem reader), which never need a person's approval.
+    """
 
     name: str
     description: str
     parameters: Mapping[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
+    annotations: ToolAnnotations | None = None
+    builtin_read_only: bool = False
 
 
 @attrs.frozen
@@ -100,6 +107,8 @@ class RequestContext:
     headers: Mapping[str, str] = attrs.field(factory=dict)
     parent_span: Span | None = None
     client_tools: tuple[ToolSpec, ...] = ()
+    approver: str | None = None
+    """Who is asking, as the server's configured approver header names them: recorded with chat decisions."""
 
 
 @attrs.frozen

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from aura.domain.approval_policy import ToolAnnotations
 from aura.domain.errors import AuraError
 from aura.domain.tools import ToolCallContext, ToolResult, ToolSpec
 from aura.ports.tracer import Span, SpanKind, Tracer
@@ -260,7 +261,13 @@ class VectorSearchToolset:
                 store_name,
                 self._tool_name,
             )
-        self._spec = ToolSpec(self._tool_name, describe_store(store_name, self._context_prefix), PARAMETERS_SCHEMA)
+        self._spec = ToolSpec(
+            self._tool_name,
+            describe_store(store_name, self._context_prefix),
+            PARAMETERS_SCHEMA,
+            annotations=ToolAnnotations(read_only=True),
+            builtin_read_only=True,
+        )
 
     @property
     def name(self) -> str:

@@ -8,6 +8,8 @@ Secrets are shown as `***`. Exit status: 0 when the config loads, 1 when it does
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -53,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="agent id that requests without `model` go to; checked against the loaded agents (env DEFAULT_AGENT)",
     )
     parser.add_argument("--no-dotenv", action="store_true", help="do not read .env files for {{ env.X }} values")
+    parser.add_argument(
+        "--tools",
+        action="store_true",
+        help="also connect to the MCP servers and list every tool with whether a call waits for approval, and why",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,6 +75,46 @@ def run(args: argparse.Namespace) -> int:
     for env_file in loaded.env_files:
         environ.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     print_summary(loaded, default, sys.stdout, secrets=secret_env_values(environ))
+    if args.tools:
+        return asyncio.run(print_tools(loaded, _Scrubbed(sys.stdout, secret_env_values(environ))))
+    return 0
+
+
+async def print_tools(loaded: LoadedConfig, out: TextIO | _Scrubbed) -> int:
+    """Connect every agent's toolsets and print its tools with their approval requirement (exit 1 if one fails)."""
+    from aura.entrypoints.container import build_agents
+    from aura.entrypoints.serve_command import start_agents
+
+    agents = []
+    try:
+        agents = build_agents(loaded)
+        await start_agents(agents)
+        for agent in agents:
+            print(file=out)
+            print(f"tools of agent {agent.id!r}:", file=out)
+            registry = await agent.tool_registry()
+            if not registry.tools:
+                print("  (none)", file=out)
+            gate = agent.approval_gate
+            for name, tool in registry.tools.items():
+                if gate is None:
+                    verdict = "runs (approvals not enabled)"
+                else:
+                    requirement = gate.policy.requirement(
+                        tool.toolset.name,
+                        tool.original_name,
+                        tool.spec.annotations,
+                        builtin_read_only=tool.spec.builtin_read_only,
+                    )
+                    verdict = ("ASKS" if requirement.needs_approval else "runs") + f": {requirement.reason}"
+                print(f"  {name:<32} {verdict}", file=out)
+    except Exception as error:  # a server that does not start is reported, not raised
+        print(f"Tool discovery failed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        for agent in agents:
+            with contextlib.suppress(Exception):
+                await agent.aclose()
     return 0
 
 
@@ -147,6 +194,19 @@ def describe_agent(agent_file: AgentFile, *, is_default: bool = False) -> list[s
     tools = config.tools
     if tools is not None and tools.custom_tools:
         lines.append(_row("custom_tools", f"{', '.join(tools.custom_tools)} (not supported, ignored)"))
+    approval = config.approval
+    if approval is not None and approval.enabled:
+        webhook = f", webhook {approval.webhook.url}" if approval.webhook is not None else ""
+        lines.append(
+            _row("approval", f"default {approval.default}, decisions awaited {approval.timeout_secs:g} s{webhook}")
+        )
+        lines.extend(
+            f"    rule {index}: server {rule.server!r} tool {rule.tool!r} -> {rule.ask}"
+            for index, rule in enumerate(approval.rules)
+        )
+        lines.append("    (`aura check --tools` lists which tools will ask, and why)")
+    else:
+        lines.append(_row("approval", "off (every tool call runs without asking)"))
     for problem in check_available(config):
         lines.append(_row("not in this build", problem))
     return lines

@@ -28,12 +28,14 @@ from collections.abc import Sequence
 from dependency_injector import containers, providers
 
 from aura.domain.agent import Agent, AgentSettings
+from aura.domain.approvals import ApprovalGate
 from aura.entrypoints.config.errors import ConfigError
 from aura.entrypoints.config.loader import AgentFile, LoadedConfig
 from aura.entrypoints.config.schema import AgentConfig
-from aura.entrypoints.factories import build_agent_settings, build_chat_model, build_toolsets
+from aura.entrypoints.factories import build_agent_settings, build_approval_gate, build_chat_model, build_toolsets
 from aura.ports.chat_model import ChatModel
 from aura.ports.clock import Clock
+from aura.ports.session_store import SessionStore
 from aura.ports.toolset import Toolset
 from aura.ports.tracer import Tracer
 
@@ -50,30 +52,45 @@ class AgentContainer(containers.DeclarativeContainer):
     created_at_ms: providers.Provider[int | None] = providers.Object(None)
     tracer: providers.Provider[Tracer | None] = providers.Object(None)
     clock: providers.Provider[Clock | None] = providers.Object(None)
+    #: where parked turns wait for approval; one store shared by every agent of the process
+    session_store: providers.Provider[SessionStore | None] = providers.Object(None)
 
     chat_model: providers.Provider[ChatModel] = providers.Singleton(build_chat_model, config.provided.llm)
     toolsets: providers.Provider[Sequence[Toolset]] = providers.Singleton(build_toolsets, config)
     settings: providers.Provider[AgentSettings] = providers.Singleton(
         build_agent_settings, config, default_created_at_ms=created_at_ms
     )
+    #: None from code (no approvals); a config-built container asks the `[approval]` table (see `container_for`)
+    approval_gate: providers.Provider[ApprovalGate | None] = providers.Object(None)
     agent: providers.Provider[Agent] = providers.Singleton(
-        Agent, settings, chat_model, toolsets, tracer=tracer, clock=clock
+        Agent, settings, chat_model, toolsets, tracer=tracer, clock=clock, approval_gate=approval_gate
     )
 
 
-def container_for(agent_file: AgentFile, *, tracer: Tracer | None = None) -> AgentContainer:
+def container_for(
+    agent_file: AgentFile, *, tracer: Tracer | None = None, session_store: SessionStore | None = None
+) -> AgentContainer:
     """A container for one loaded agent file (not built yet: override providers before calling `.agent()`)."""
-    return AgentContainer(
+    container = AgentContainer(
         config=providers.Object(agent_file.config),
         created_at_ms=providers.Object(agent_file.created_at_ms),
         tracer=providers.Object(tracer),
+        session_store=providers.Object(session_store),
     )
+    container.approval_gate.override(
+        providers.Singleton(
+            build_approval_gate, container.config, container.settings, container.session_store, container.clock
+        )
+    )
+    return container
 
 
-def build_agent(agent_file: AgentFile, *, tracer: Tracer | None = None) -> Agent:
+def build_agent(
+    agent_file: AgentFile, *, tracer: Tracer | None = None, session_store: SessionStore | None = None
+) -> Agent:
     """Build one agent; a failure is a `ConfigError` that names the agent's file."""
     try:
-        agent: Agent = container_for(agent_file, tracer=tracer).agent()
+        agent: Agent = container_for(agent_file, tracer=tracer, session_store=session_store).agent()
     except ConfigError as error:
         if error.source is not None:
             raise
@@ -81,9 +98,16 @@ def build_agent(agent_file: AgentFile, *, tracer: Tracer | None = None) -> Agent
     return agent
 
 
-def build_agents(loaded: LoadedConfig, *, tracer: Tracer | None = None) -> list[Agent]:
+def build_agents(
+    loaded: LoadedConfig, *, tracer: Tracer | None = None, session_store: SessionStore | None = None
+) -> list[Agent]:
     """Every loaded agent, in load order. Clients are created but nothing is connected yet:
 
-    MCP toolsets still need `await toolset.start()` (the server does it at startup).
+    MCP toolsets still need `await toolset.start()` (the server does it at startup). Agents with an `[approval]`
+    table park turns in `session_store` (a per-process in-memory store when None).
     """
-    return [build_agent(agent_file, tracer=tracer) for agent_file in loaded.agents]
+    if session_store is None and any(agent_file.config.approval is not None for agent_file in loaded.agents):
+        from aura.adapters.sessions.in_memory import InMemorySessionStore
+
+        session_store = InMemorySessionStore()
+    return [build_agent(agent_file, tracer=tracer, session_store=session_store) for agent_file in loaded.agents]

@@ -13,6 +13,8 @@ from typing import Any
 
 from aura.adapters.llm.retry import RetryPolicy
 from aura.domain.agent import AgentSettings, BackgroundTaskPolicy
+from aura.domain.approval_policy import ApprovalOverride, ApprovalPolicy, ApprovalRule
+from aura.domain.approvals import ApprovalGate
 from aura.domain.errors import ProviderError
 from aura.domain.tools import ClientToolPolicy
 from aura.domain.vector_search import VectorSearchToolset
@@ -41,6 +43,8 @@ from aura.entrypoints.config.schema import (
     validate_config,
 )
 from aura.ports.chat_model import ChatModel
+from aura.ports.clock import Clock, SystemClock
+from aura.ports.session_store import SessionStore, SessionStoreError
 from aura.ports.toolset import Toolset
 from aura.ports.vector_store import Embedder, VectorStore
 
@@ -332,3 +336,73 @@ def build_agent_settings(config: AgentConfig, *, default_created_at_ms: int | No
             agent.background_tasks.agent, agent.background_tasks.tools, agent.background_tasks.max_tokens
         ),
     )
+
+
+def build_approval_policy(config: AgentConfig) -> ApprovalPolicy:
+    """The `[approval]` table as the domain's policy (disabled when the table is absent or `enabled = false`)."""
+    approval = config.approval
+    if approval is None:
+        return ApprovalPolicy()
+    return ApprovalPolicy(
+        enabled=approval.enabled,
+        default=ApprovalRule(approval.default),
+        overrides=tuple(ApprovalOverride(ApprovalRule(rule.ask), rule.server, rule.tool) for rule in approval.rules),
+        timeout_secs=approval.timeout_secs,
+    )
+
+
+def build_approval_gate(
+    config: AgentConfig, settings: AgentSettings, store: SessionStore | None, clock: Clock | None
+) -> ApprovalGate | None:
+    """The agent's approval gate, or None when it asks for nothing (no `[approval]` or `enabled = false`)."""
+    policy = build_approval_policy(config)
+    if not policy.enabled:
+        return None
+    if store is None:
+        from aura.adapters.sessions.in_memory import InMemorySessionStore
+
+        store = InMemorySessionStore()
+    webhook = config.approval.webhook if config.approval is not None else None
+    notifier = None
+    secret = None
+    if webhook is not None:
+        from aura.adapters.approvals.webhook import ApprovalWebhook
+
+        secret = webhook.secret.reveal() if webhook.secret is not None else None
+        notifier = ApprovalWebhook(
+            webhook.url,
+            secret=secret,
+            forward_headers=webhook.forward_headers,
+            timeout_secs=webhook.timeout_secs,
+            decide_base_url=webhook.decide_base_url,
+        )
+    return ApprovalGate(
+        policy, store, clock or SystemClock(), agent_id=settings.id, notifier=notifier, decision_secret=secret
+    )
+
+
+def build_session_store(url: str | None) -> SessionStore | None:
+    """`SESSION_STORE_URL`: a Redis store for a `redis://` / `rediss://` URL, None (in-process) when unset."""
+    if url is None:
+        return None
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            "SESSION_STORE_URL: expected a redis://, rediss:// or unix:// URL",
+            problems=[ConfigProblem(("SESSION_STORE_URL",), "expected a redis://, rediss:// or unix:// URL")],
+        )
+    from aura.adapters.sessions.redis import RedisSessionStore
+
+    try:
+        return RedisSessionStore(url)
+    except SessionStoreError as error:
+        raise ConfigError(f"SESSION_STORE_URL: {error}") from None
+
+
+async def check_session_store(store: SessionStore | None) -> None:
+    """Fail the start when a configured shared store cannot be reached (one clear line, not a traceback)."""
+    ping = getattr(store, "ping", None)
+    if ping is not None:
+        try:
+            await ping()
+        except SessionStoreError as error:
+            raise ConfigError(f"SESSION_STORE_URL: {error}") from None

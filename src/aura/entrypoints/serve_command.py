@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("aura.serve")
 
-SERVER_LOGGERS = ("aura.serve", "aura.adapters.http", "aura.entrypoints")
+# approval requests and decisions are an audit trail: logged by default
+SERVER_LOGGERS = ("aura.serve", "aura.adapters.http", "aura.entrypoints", "aura.domain.approvals")
 TRUE_WORDS = ("true", "1", "yes")
 FALSE_WORDS = ("false", "0", "no")
 
@@ -258,6 +259,22 @@ OPTIONS = (
         1,
         "server processes sharing the port (SO_REUSEPORT); needs a fixed --port when > 1",
     ),
+    OptionSpec(
+        "session_store_url",
+        ("--session-store-url",),
+        "SESSION_STORE_URL",
+        parse_text,
+        None,
+        "where pending approvals live: a redis:// URL shared by every worker and pod (default: this process's memory)",
+    ),
+    OptionSpec(
+        "approver_header",
+        ("--approver-header",),
+        "APPROVER_HEADER",
+        parse_text,
+        "X-Aura-Approver",
+        "request header naming who answers an approval (logged and traced with the decision)",
+    ),
 )
 
 
@@ -413,13 +430,16 @@ async def _serve(
     # imported late: `aura --help` stays fast
     from aura.entrypoints.config import ConfigError
     from aura.entrypoints.container import build_agents
+    from aura.entrypoints.factories import build_session_store, check_session_store
 
     agents: list[Agent] = []
     try:
         loaded = load_and_check_config(options)
         for warning in loaded.warnings:
             logger.warning("%s", warning)
-        agents = build_agents(loaded, tracer=tracer)
+        session_store = build_session_store(options.session_store_url)
+        await check_session_store(session_store)
+        agents = build_agents(loaded, tracer=tracer, session_store=session_store)
         await start_agents(agents)
     except ConfigError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
@@ -544,6 +564,12 @@ def supervise_workers(options: ServerOptions) -> int:
         return 1
     for warning in loaded.warnings:
         logger.warning("%s", warning)
+    if options.session_store_url is None and any(agent.config.approval is not None for agent in loaded.agents):
+        logger.warning(
+            "approvals with --workers %d keep pending approvals in each worker's memory: a decision that reaches "
+            "another worker is not found. Set SESSION_STORE_URL=redis://... to share them.",
+            options.workers,
+        )
 
     context = multiprocessing.get_context("spawn")
     ready_queue: Any = context.Queue()

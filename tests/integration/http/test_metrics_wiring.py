@@ -156,6 +156,9 @@ class ExplodingObserver:
     def record_tool_call(self, tool: str, outcome: str, duration_secs: float | None = None) -> None:
         raise RuntimeError("metrics backend down")
 
+    def record_approval(self, agent: str, outcome: str) -> None:
+        raise RuntimeError("metrics backend down")
+
 
 async def test_a_failing_observer_never_breaks_a_request(http: aiohttp.ClientSession) -> None:
     agent = make_agent([call_tool("echo", {"message": "a"}), reply("ok")], toolsets=[toolset()])

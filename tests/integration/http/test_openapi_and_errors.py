@@ -112,7 +112,9 @@ async def test_retrieve_model_answers_the_listed_entry_or_404(
             assert response.status == 200
             body = await response.json()
         check(doc, response_schema(doc, "/v1/models/{model}", "get", 200), body)
+        tools = body.pop("tools")
         assert body == listed[model]
+        assert all(tool["approval"]["required"] is False for tool in tools)  # these agents have no [approval]
     async with http.get(f"{server.url}/v1/models/tester") as response:  # the name of the agent aliased `main`
         assert (response.status, (await response.json())["id"]) == (200, "main")
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from aura.adapters.http.agent_directory import AgentDirectory, model_not_found
+from aura.adapters.http.approvals import APPROVALS_PATH, ApprovalsHandler
 from aura.adapters.http.chat_completions import CHAT_COMPLETIONS_PATH, ChatCompletionsHandler
 from aura.adapters.http.errors import Handler, error_middleware
 from aura.adapters.http.observer import (
@@ -95,6 +96,9 @@ def create_app(
     # `.+`: an agent id may contain a slash (`team/sre`).
     app.router.add_get("/v1/models/{model:.+}", retrieve_model)
     app.router.add_post(CHAT_COMPLETIONS_PATH, chat.handle)
+    approvals = ApprovalsHandler(directory, approver_header=options.approver_header)
+    app.router.add_post(APPROVALS_PATH, approvals.decide)
+    app.router.add_get(APPROVALS_PATH, approvals.show)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_routes(list(extra_routes))
     return app
@@ -146,7 +150,35 @@ async def retrieve_model(request: web.Request) -> web.Response:
     agent = state.directory.find(model)
     if agent is None:
         raise model_not_found(model)
-    return web.json_response(_model_entry(agent, state))
+    return web.json_response({**_model_entry(agent, state), "tools": await tool_listing(agent)})
+
+
+async def tool_listing(agent: Agent) -> list[dict[str, Any]]:
+    """Each tool the model is offered, with its MCP annotations and whether a call waits for approval (and why)."""
+    registry = await agent.tool_registry()
+    gate = agent.approval_gate
+    listing: list[dict[str, Any]] = []
+    for name, tool in registry.tools.items():
+        spec = tool.spec
+        entry: dict[str, Any] = {
+            "name": name,
+            "description": spec.description,
+            "toolset": tool.toolset.name,
+            "annotations": spec.annotations.to_mcp() if spec.annotations is not None else {},
+        }
+        if gate is None:
+            entry["approval"] = {"required": False, "rule": "never", "reason": "approvals are not enabled"}
+        else:
+            requirement = gate.policy.requirement(
+                tool.toolset.name, tool.original_name, spec.annotations, builtin_read_only=spec.builtin_read_only
+            )
+            entry["approval"] = {
+                "required": requirement.needs_approval,
+                "rule": requirement.rule.value,
+                "reason": requirement.reason,
+            }
+        listing.append(entry)
+    return listing
 
 
 def _model_entry(agent: Agent, state: ServerState) -> dict[str, Any]:

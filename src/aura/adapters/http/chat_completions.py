@@ -169,8 +169,14 @@ class ChatCompletionsHandler:
                 "http.streaming": chat_request.stream,
             },
         )
+        approver_header = self.options.approver_header
         context = RequestContext(
-            request_id=request_id, session_id=session_id, headers=headers, parent_span=span, client_tools=client_tools
+            request_id=request_id,
+            session_id=session_id,
+            headers=headers,
+            parent_span=span,
+            client_tools=client_tools,
+            approver=request.headers.get(approver_header) if approver_header else None,
         )
         prepared = _Prepared(agent, chat_request, context, new_completion_id(), int(time.time()))
         try:

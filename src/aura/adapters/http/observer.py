@@ -13,7 +13,8 @@ import time
 from typing import Protocol, runtime_checkable
 
 from aura.adapters.http.sse import tool_succeeded
-from aura.domain.events import TextDelta, ToolCompleted, ToolStarted, TurnEvent
+from aura.domain.approvals import ApprovalDecision, Decision, DecisionSource
+from aura.domain.events import ApprovalDecided, ApprovalRequested, TextDelta, ToolCompleted, ToolStarted, TurnEvent
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ class ServerObserver(Protocol):
 
     def record_tool_call(self, tool: str, outcome: str, duration_secs: float | None = None) -> None: ...
 
+    def record_approval(self, agent: str, outcome: str) -> None:
+        """An approval was `requested`, `approved`, `denied` or `expired`."""
+        ...
+
 
 class NoopObserver:
     """The default observer: reports nothing, costs nothing."""
@@ -69,6 +74,9 @@ class NoopObserver:
         return None
 
     def record_tool_call(self, tool: str, outcome: str, duration_secs: float | None = None) -> None:
+        return None
+
+    def record_approval(self, agent: str, outcome: str) -> None:
         return None
 
 
@@ -119,6 +127,12 @@ class GuardedObserver:
         except Exception:
             self._failed("record_tool_call")
 
+    def record_approval(self, agent: str, outcome: str) -> None:
+        try:
+            self.inner.record_approval(agent, outcome)
+        except Exception:
+            self._failed("record_approval")
+
 
 class TurnObservation:
     """Watches the events of one turn: time to first token and every tool call's outcome.
@@ -146,6 +160,10 @@ class TurnObservation:
             self._running_tools.pop(event.call.id, None)
             outcome = TOOL_SUCCESS if tool_succeeded(event.result) else TOOL_ERROR
             self.observer.record_tool_call(event.call.name, outcome, event.duration_ms / 1000)
+        elif isinstance(event, ApprovalRequested):
+            self.observer.record_approval(self.agent, "requested")
+        elif isinstance(event, ApprovalDecided):
+            self.observer.record_approval(self.agent, approval_outcome(event.decision))
 
     def close(self) -> None:
         """Report the tool calls that never completed as cancelled."""
@@ -153,3 +171,9 @@ class TurnObservation:
         for name, started in self._running_tools.values():
             self.observer.record_tool_call(name, TOOL_CANCELLED, now - started)
         self._running_tools.clear()
+
+
+def approval_outcome(decision: ApprovalDecision) -> str:
+    if decision.source is DecisionSource.EXPIRY:
+        return "expired"
+    return "approved" if decision.decision is Decision.APPROVE else "denied"

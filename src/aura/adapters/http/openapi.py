@@ -59,6 +59,47 @@ _SCHEMAS: dict[str, Any] = {
         },
         ["id", "object", "created", "owned_by"],
     ),
+    "ToolInfo": _closed(
+        {
+            "name": {"type": "string", "description": "The name the model calls it by."},
+            "description": {"type": "string"},
+            "toolset": {"type": "string", "description": "The MCP server id or built-in toolset it comes from."},
+            "annotations": {"type": "object", "description": "The MCP tool annotations the server published."},
+            "approval": _closed(
+                {
+                    "required": {"type": "boolean"},
+                    "rule": {"enum": ["always", "never", "by-annotation"]},
+                    "reason": {"type": "string"},
+                },
+                ["required", "rule", "reason"],
+            ),
+        },
+        ["name", "description", "toolset", "annotations", "approval"],
+    ),
+    "Approval": _closed(
+        {
+            "id": {"type": "string"},
+            "object": {"const": "approval"},
+            "status": {"enum": ["pending", "decided", "recorded"]},
+            "agent": {"type": "string"},
+            "tool": {"type": "string"},
+            "server": {"type": "string"},
+            "arguments": {"type": "string", "description": "The call's arguments, as the model wrote them (JSON)."},
+            "reason": {"type": "string", "description": "Why the call needs approval."},
+            "expires_at": _INT,
+            "decision": {"type": "object"},
+        },
+        ["id", "object", "status", "agent", "tool", "server", "arguments", "reason", "expires_at"],
+    ),
+    "ApprovalDecisionRequest": {
+        "type": "object",
+        "properties": {
+            "decision": {"enum": ["approve", "deny"]},
+            "reason": {"type": "string", "maxLength": 2000},
+            "approver": {"type": "string"},
+        },
+        "required": ["decision"],
+    },
     "ModelList": _closed(
         {"object": {"const": "list"}, "data": {"type": "array", "items": _ref("Model")}}, ["object", "data"]
     ),
@@ -297,6 +338,10 @@ EVENT_SCHEMAS = {
 
 # OpenAPI 3.2 reads the schema of a `text/event-stream` response as the schema of each event, as a
 # client parses it (schemathesis does so for 3.1 documents too); `data` is JSON text or `[DONE]`.
+_SCHEMAS["ModelDetail"] = _closed(
+    {**_SCHEMAS["Model"]["properties"], "tools": {"type": "array", "items": _ref("ToolInfo")}},
+    [*_SCHEMAS["Model"]["required"], "tools"],
+)
 _SCHEMAS["ServerSentEvent"] = _closed(
     {
         "event": {
@@ -357,12 +402,61 @@ _PATHS: dict[str, Any] = {
                 }
             ],
             "responses": {
-                "200": {"description": "The agent.", "content": {"application/json": {"schema": _ref("Model")}}},
+                "200": {
+                    "description": "The agent, with `tools`: each tool it offers, its MCP annotations and whether a "
+                    "call waits for a person's approval.",
+                    "content": {"application/json": {"schema": _ref("ModelDetail")}},
+                },
                 "401": _UNAUTHORIZED,
                 "404": {"description": "No such agent (code `model_not_found`).", **_ERROR_RESPONSE},
                 "503": _UNAVAILABLE,
             },
         }
+    },
+    "/v1/approvals/{decision_id}": {
+        "parameters": [
+            {
+                "name": "decision_id",
+                "in": "path",
+                "required": True,
+                "description": "The id shown in the approval request (`apr_...`).",
+                "schema": {"type": "string", "minLength": 1},
+            }
+        ],
+        "get": {
+            "summary": "A pending approval and its decision so far",
+            "responses": {
+                "200": {"description": "The approval.", "content": {"application/json": {"schema": _ref("Approval")}}},
+                "401": _UNAUTHORIZED,
+                "404": {"description": "No such approval (code `approval_not_found`).", **_ERROR_RESPONSE},
+                "503": _UNAVAILABLE,
+            },
+        },
+        "post": {
+            "summary": "Approve or deny a held tool call",
+            "description": "Recorded exactly once; the parked turn resumes in the response to the conversation's "
+            "next message. With an approval webhook secret, the body must be signed (`X-Aura-Timestamp`, "
+            "`X-Aura-Signature: sha256=<HMAC-SHA256 of '<timestamp>.<body>'>`).",
+            "parameters": [
+                {"name": "X-Aura-Timestamp", "in": "header", "required": False, "schema": {"type": "string"}},
+                {"name": "X-Aura-Signature", "in": "header", "required": False, "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("ApprovalDecisionRequest")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "The decision was recorded.",
+                    "content": {"application/json": {"schema": _ref("Approval")}},
+                },
+                "400": {"description": "The body is not a valid decision.", **_ERROR_RESPONSE},
+                "401": {"description": "A missing, forged, stale or replayed signature.", **_ERROR_RESPONSE},
+                "404": {"description": "No such approval (code `approval_not_found`).", **_ERROR_RESPONSE},
+                "409": {"description": "Already decided, or expired (a denial).", **_ERROR_RESPONSE},
+                "503": _UNAVAILABLE,
+            },
+        },
     },
     "/v1/chat/completions": {
         "post": {

@@ -100,6 +100,10 @@ class ServerOptions:
     cors_allow_origins: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_origins)
     workers: int = attrs.field(default=1, validator=_at_least_one)
     reuse_port: bool = False
+    #: request header naming the person who answers an approval (recorded with the decision, logged, traced)
+    approver_header: str | None = "X-Aura-Approver"
+    #: where pending approvals and parked turns live: None = this process's memory; `redis://...` = shared
+    session_store_url: str | None = attrs.field(default=None, repr=False)
 
     @property
     def auth_enabled(self) -> bool:

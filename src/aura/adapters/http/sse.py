@@ -24,6 +24,8 @@ import attrs
 from aura.adapters.http.openwebui import render_tool_panel
 from aura.adapters.http.options import ServerOptions, ToolResultMode
 from aura.domain.events import (
+    ApprovalDecided,
+    ApprovalRequested,
     FinishReason,
     ReasoningDelta,
     RoundUsage,
@@ -235,7 +237,33 @@ class ChunkEncoder:
             return self._completed(event)
         if isinstance(event, RoundUsage):
             return self._round_usage(event)
+        if isinstance(event, ApprovalRequested | ApprovalDecided):
+            return self._approval(event)
         return self._finished(event)
+
+    def _approval(self, event: ApprovalRequested | ApprovalDecided) -> list[bytes]:
+        """`aura.approval_requested` / `aura.approval_decided` (custom events only: the plain text says it all)."""
+        if not self.custom_events:
+            return []
+        pending = event.pending
+        fields: dict[str, Any] = {
+            "decision_id": pending.decision_id,
+            "agent": event.agent_id,
+            "tool": pending.call.name,
+            "server": pending.server,
+            "arguments": pending.call.arguments,
+        }
+        if isinstance(event, ApprovalRequested):
+            fields.update(reason=pending.why, model_reason=pending.model_reason, expires_at=int(pending.expires_at))
+            return [self.event("aura.approval_requested", fields)]
+        decision = event.decision
+        fields.update(
+            decision=decision.decision.value,
+            source=decision.source.value,
+            approver=decision.approver,
+            reason=decision.reason,
+        )
+        return [self.event("aura.approval_decided", fields)]
 
     def _requested(self, call: ToolCall) -> list[bytes]:
         if not self.custom_events:

@@ -31,6 +31,7 @@ from aura.adapters.mcp.results import convert_call_result
 from aura.adapters.mcp.sse import SseTransport
 from aura.adapters.mcp.stdio import StdioTransport
 from aura.adapters.mcp.streamable_http import StreamableHttpTransport
+from aura.domain.approval_policy import ToolAnnotations
 from aura.domain.errors import AuraError
 from aura.domain.schema_sanitizer import SanitizedSchema, SchemaRejected, sanitize_tool_name, sanitize_tool_schema
 from aura.domain.tools import ProgressUpdate, RequestContext, ToolCallContext, ToolResult, ToolSpec
@@ -234,7 +235,11 @@ class McpToolset:
                 parameters = sanitized.schema
             if name != tool.name:
                 self._logger.debug("tool %r of MCP server %r is offered as %r", tool.name, self._name, name)
-            tools[name] = _McpTool(ToolSpec(name, tool.description or "", parameters), tool.name, sanitized)
+            annotations = ToolAnnotations.from_mcp(
+                tool.annotations.model_dump(by_alias=True, exclude_none=True) if tool.annotations else None
+            )
+            spec = ToolSpec(name, tool.description or "", parameters, annotations=annotations)
+            tools[name] = _McpTool(spec, tool.name, sanitized)
         return tools
 
     def _mark_tools_stale(self) -> None:

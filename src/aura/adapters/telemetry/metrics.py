@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
+APPROVAL_OUTCOMES: Final = ("requested", "approved", "denied", "expired")
 TOOL_OUTCOMES: Final = ("success", "error", "cancelled")
 STREAM_DURATION_BUCKETS: Final = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, float("inf"))
 FIRST_TOKEN_BUCKETS: Final = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, float("inf"))
@@ -115,6 +116,13 @@ class ServerMetrics:
             buckets=FIRST_TOKEN_BUCKETS,
             registry=self.registry,
         )
+        self.approvals = Counter(
+            "approvals",
+            "Tool-call approvals by agent and outcome (requested, approved, denied, expired).",
+            ["agent", "outcome"],
+            namespace=namespace,
+            registry=self.registry,
+        )
         self.tool_calls = Counter(
             "tool_calls",
             "Tool calls by tool and outcome (success, error, cancelled).",
@@ -176,6 +184,12 @@ class ServerMetrics:
             self.stream_ended(agent, observation.outcome, self.clock() - observation.started)
 
     # --- tools and MCP ----------------------------------------------------------------------------
+
+    def record_approval(self, agent: str, outcome: str) -> None:
+        """Count one approval event; `outcome` is requested, approved, denied or expired."""
+        if outcome not in APPROVAL_OUTCOMES:
+            raise ValueError(f"record_approval: outcome must be one of {', '.join(APPROVAL_OUTCOMES)}, got {outcome!r}")
+        self.approvals.labels(agent=agent, outcome=outcome).inc()
 
     def record_tool_call(self, tool: str, outcome: str, duration_secs: float | None = None) -> None:
         """Count one finished tool call; `outcome` is success, error or cancelled."""

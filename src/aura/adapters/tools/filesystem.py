@@ -12,7 +12,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from aura.domain.approval_policy import ToolAnnotations
 from aura.domain.tools import ToolCallContext, ToolResult, ToolSpec
+
+_READ_ONLY = ToolAnnotations(read_only=True)
 
 MAX_FILE_BYTES = 1_048_576
 MAX_ENTRIES = 1000
@@ -46,8 +49,20 @@ class FilesystemToolset:
 
     async def list_tools(self) -> Sequence[ToolSpec]:
         return [
-            ToolSpec("read_file", f"Read a UTF-8 text file below {self._root} (at most 1 MiB).", _PATH_SCHEMA),
-            ToolSpec("list_directory", f"List the entries of a directory below {self._root}.", _PATH_SCHEMA),
+            ToolSpec(
+                "read_file",
+                f"Read a UTF-8 text file below {self._root} (at most 1 MiB).",
+                _PATH_SCHEMA,
+                annotations=_READ_ONLY,
+                builtin_read_only=True,
+            ),
+            ToolSpec(
+                "list_directory",
+                f"List the entries of a directory below {self._root}.",
+                _PATH_SCHEMA,
+                annotations=_READ_ONLY,
+                builtin_read_only=True,
+            ),
         ]
 
     async def call_tool(self, name: str, arguments: Mapping[str, Any], context: ToolCallContext) -> ToolResult:

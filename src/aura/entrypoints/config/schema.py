@@ -434,6 +434,54 @@ class ToolsConfig:
     custom_tools: tuple[str, ...] = ()
 
 
+# ----------------------------------------------------------------------------------------- [approval]
+
+ApprovalAsk = Literal["always", "never", "by-annotation"]
+
+
+@attrs.frozen(kw_only=True)
+class ApprovalRuleConfig:
+    """One `[[approval.rules]]` entry: tools whose server and tool names match these globs ask (or not) as `ask` says.
+
+    Rules are tried in order and the first match decides; put specific patterns first.
+    """
+
+    ask: ApprovalAsk
+    server: str = "*"
+    tool: str = "*"
+
+
+@attrs.frozen(kw_only=True)
+class ApprovalWebhookConfig:
+    """`[approval.webhook]`: POST each approval request to `url`, signed with `secret` (HMAC-SHA256).
+
+    With a secret, decisions posted back to `/v1/approvals/{id}` must be signed with it too.
+    """
+
+    url: str
+    secret: Secret | None = None
+    #: request headers copied from the chat request onto the webhook request (e.g. a user id set by the chat UI)
+    forward_headers: tuple[str, ...] = ()
+    timeout_secs: float = 10.0
+    #: this server's public base URL, so the webhook's `decide_url` is absolute (optional)
+    decide_base_url: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ApprovalConfig:
+    """`[approval]`: which tool calls wait for a person's decision.
+
+    The default rule follows the MCP annotations (read-only tools run, others ask unless `destructiveHint: false`).
+    """
+
+    enabled: bool = True
+    default: ApprovalAsk = "by-annotation"
+    #: seconds a decision is awaited; an undecided call is then denied
+    timeout_secs: float = 300.0
+    rules: tuple[ApprovalRuleConfig, ...] = ()
+    webhook: ApprovalWebhookConfig | None = None
+
+
 # ------------------------------------------------------------------------------------------ the file
 
 
@@ -446,6 +494,7 @@ class AgentConfig:
     mcp: McpConfig | None = None
     vector_stores: tuple[VectorStoreConfig, ...] = ()
     tools: ToolsConfig | None = None
+    approval: ApprovalConfig | None = None
 
     @property
     def id(self) -> str:
@@ -509,6 +558,25 @@ def validate_config(config: AgentConfig) -> list[ConfigProblem]:
 
     for server_id, server in config.mcp_servers.items():
         _validate_mcp_server(("mcp", "servers", server_id), server, problem)
+
+    approval = config.approval
+    if approval is not None:
+        if approval.timeout_secs <= 0:
+            problem(("approval", "timeout_secs"), "expected a positive number of seconds")
+        for index, rule in enumerate(approval.rules):
+            for key in ("server", "tool"):
+                if not getattr(rule, key).strip():
+                    problem(("approval", "rules", index, key), "expected a non-empty glob pattern ('*' matches all)")
+        webhook = approval.webhook
+        if webhook is not None:
+            if not _is_http_url(webhook.url):
+                problem(("approval", "webhook", "url"), "expected an http:// or https:// URL")
+            if webhook.timeout_secs <= 0:
+                problem(("approval", "webhook", "timeout_secs"), "expected a positive number of seconds")
+            if webhook.secret is not None and len(webhook.secret.reveal()) < 16:
+                problem(("approval", "webhook", "secret"), "expected a secret of at least 16 characters")
+            if webhook.decide_base_url is not None and not _is_http_url(webhook.decide_base_url):
+                problem(("approval", "webhook", "decide_base_url"), "expected an http:// or https:// URL")
 
     seen_stores: dict[str, int] = {}
     for index, store in enumerate(config.vector_stores):

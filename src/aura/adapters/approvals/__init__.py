@@ -1,0 +1,1 @@
+"""Outbound approval channels: who is told that a tool call waits for a decision."""
