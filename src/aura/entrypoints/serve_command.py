@@ -264,7 +264,7 @@ OPTIONS = (
         ("--responses-ttl-secs",),
         "RESPONSES_TTL_SECS",
         parse_seconds,
-        86400.0,
+        86400,
         "how long /v1/responses keeps a stored response for previous_response_id and GET",
     ),
     OptionSpec(

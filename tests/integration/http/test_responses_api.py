@@ -13,7 +13,7 @@ import pytest
 from aura.adapters.http.options import ServerOptions, ToolResultMode
 from aura.adapters.sessions.in_memory import InMemorySessionStore
 from aura.domain.tools import ClientToolPolicy
-from aura.testing import FunctionToolset, call_tool, call_tools, reply
+from aura.testing import FunctionToolset, call_tool, call_tools, fail, reply
 from tests.integration.http.support import make_agent, running_server
 
 WEATHER = {
@@ -180,3 +180,17 @@ async def test_bad_requests_name_the_field(body: dict[str, Any], param: str) -> 
         error = (await response.json())["error"]
     assert error["param"] == param
     assert error["type"] == "invalid_request_error"
+
+
+async def test_a_provider_failure_ends_the_stream_with_response_failed() -> None:
+    agent = make_agent([fail(), fail()], alias="ops")
+    async with running_server([agent], session_store=InMemorySessionStore()) as server:
+        sdk = client(server.url)
+        stream = await sdk.responses.create(model="ops", input="hi", stream=True)
+        events = [event async for event in stream]
+        plain = await sdk.responses.create(model="ops", input="hi again")
+    assert events[-1].type == "response.failed"
+    assert events[-1].response.status == "failed"
+    assert events[-1].response.error is not None
+    assert "upstream model provider" in events[-1].response.error.message
+    assert plain.status == "failed"

@@ -100,6 +100,38 @@ _SCHEMAS: dict[str, Any] = {
         },
         "required": ["decision"],
     },
+    "ResponsesRequest": {
+        "type": "object",
+        "properties": {
+            "model": {"type": "string"},
+            "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+            "instructions": {"type": ["string", "null"]},
+            "max_output_tokens": {"type": ["integer", "null"], "minimum": 1},
+            "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+            "tools": {"type": "array", "items": {"type": "object"}},
+            "tool_choice": {},
+            "previous_response_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 128},
+            "store": {"type": "boolean"},
+            "stream": {"type": "boolean"},
+            "metadata": {"type": ["object", "null"], "additionalProperties": {"type": "string"}, "maxProperties": 16},
+        },
+        "required": ["input"],
+    },
+    "ResponseObject": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"const": "response"},
+            "created_at": _INT,
+            "status": {"enum": ["completed", "failed", "incomplete", "in_progress"]},
+            "model": {"type": "string"},
+            "output": {"type": "array", "items": {"type": "object", "required": ["type"]}},
+            "usage": {"type": ["object", "null"]},
+            "error": {"type": ["object", "null"]},
+            "previous_response_id": {"type": ["string", "null"]},
+        },
+        "required": ["id", "object", "created_at", "status", "model", "output"],
+    },
     "ModelList": _closed(
         {"object": {"const": "list"}, "data": {"type": "array", "items": _ref("Model")}}, ["object", "data"]
     ),
@@ -454,6 +486,75 @@ _PATHS: dict[str, Any] = {
                 "401": {"description": "A missing, forged, stale or replayed signature.", **_ERROR_RESPONSE},
                 "404": {"description": "No such approval (code `approval_not_found`).", **_ERROR_RESPONSE},
                 "409": {"description": "Already decided, or expired (a denial).", **_ERROR_RESPONSE},
+                "503": _UNAVAILABLE,
+            },
+        },
+    },
+    "/v1/responses": {
+        "post": {
+            "summary": "Run one agent turn, answered in the OpenAI Responses format",
+            "description": "The same turn as chat completions. `input` is a string or input items (messages, "
+            "`function_call_output` for client tools); `previous_response_id` continues a stored response's "
+            "conversation. With `stream: true` the answer is an SSE stream of Responses events (`event: <type>` + "
+            "`data: <event>`), ending with `response.completed`, `response.incomplete` or `response.failed`.",
+            "parameters": [
+                {"name": "X-Chat-Session-Id", "in": "header", "required": False, "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("ResponsesRequest")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "A `response` object, or with `stream: true` an SSE stream of Responses events.",
+                    "content": {
+                        "application/json": {"schema": _ref("ResponseObject")},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                },
+                "400": {"description": "The request is not valid; `param` names the field.", **_ERROR_RESPONSE},
+                "401": _UNAUTHORIZED,
+                "404": {
+                    "description": "Unknown model, or `previous_response_id` not found (code `not_found`).",
+                    **_ERROR_RESPONSE,
+                },
+                "413": {"description": "The body is too large.", **_ERROR_RESPONSE},
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/v1/responses/{response_id}": {
+        "parameters": [
+            {"name": "response_id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        ],
+        "get": {
+            "summary": "A stored response",
+            "responses": {
+                "200": {
+                    "description": "The response.",
+                    "content": {"application/json": {"schema": _ref("ResponseObject")}},
+                },
+                "401": _UNAUTHORIZED,
+                "404": {"description": "Never stored, deleted or expired (code `not_found`).", **_ERROR_RESPONSE},
+                "503": _UNAVAILABLE,
+            },
+        },
+        "delete": {
+            "summary": "Delete a stored response",
+            "responses": {
+                "200": {
+                    "description": "Deleted.",
+                    "content": {
+                        "application/json": {
+                            "schema": _closed(
+                                {"id": {"type": "string"}, "object": {"const": "response"}, "deleted": {"const": True}},
+                                ["id", "object", "deleted"],
+                            )
+                        }
+                    },
+                },
+                "401": _UNAUTHORIZED,
+                "404": {"description": "Never stored, deleted or expired (code `not_found`).", **_ERROR_RESPONSE},
                 "503": _UNAVAILABLE,
             },
         },
