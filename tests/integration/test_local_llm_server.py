@@ -138,7 +138,7 @@ async def test_streamed_turn_with_the_mcp_tools_offered_is_consistent(local_serv
             "disk_usage", "load_average", "memory_usage", "top_processes", "tail_log", "host_uptime",
         }  # fmt: skip
     tool_call_chunks = [c for c in chunks(frames) if c["choices"][0]["delta"].get("tool_calls")]
-    assert len(tool_call_chunks) == len(requested)
+    assert tool_call_chunks == []  # the server runs its tools: nothing for the client to run
 
 
 async def test_health_and_models_answer_while_a_local_generation_runs(local_server: str) -> None:

@@ -51,7 +51,7 @@ from aura.domain.messages import (
     UserMessage,
 )
 from aura.domain.tool_registry import ToolRegistry
-from aura.domain.tools import ProgressUpdate, RequestContext, ToolCallContext, ToolResult
+from aura.domain.tools import ClientToolPolicy, ProgressUpdate, RequestContext, ToolCallContext, ToolResult, ToolSpec
 from aura.domain.usage import Usage, UsageTracker
 from aura.ports.chat_model import ChatModel, ChatRequest, GenerationSettings
 from aura.ports.clock import Clock, SystemClock
@@ -86,6 +86,20 @@ async def _closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]
 
 
 @attrs.frozen
+class BackgroundTaskPolicy:
+    """How the agent answers a chat UI's background requests (titles, tags, follow-ups, autocomplete).
+
+    The HTTP adapter recognises such requests. `agent` hands them to another agent (by id or name);
+    otherwise this agent answers them, without tools when `tools` is false, and with at most
+    `max_tokens` output tokens when set. The defaults answer them like any other request.
+    """
+
+    agent: str | None = None
+    tools: bool = True
+    max_tokens: int | None = None
+
+
+@attrs.frozen
 class AgentSettings:
     """Identity and runtime behaviour of one agent (the `[agent]` table, minus the model).
 
@@ -107,6 +121,8 @@ class AgentSettings:
     created_at_ms: int | None = None
     tool_timeout_secs: float | None = 300.0
     max_tool_result_chars: int = 100_000
+    client_tools: ClientToolPolicy = attrs.field(factory=ClientToolPolicy)
+    background_tasks: BackgroundTaskPolicy = attrs.field(factory=BackgroundTaskPolicy)
 
     @property
     def id(self) -> str:
@@ -248,6 +264,9 @@ class _Turn:
         agent = self.agent
         settings = agent.settings
         registry = await agent.tool_registry()
+        client_specs = _offered_client_tools(settings, registry, self.context.client_tools)
+        client_names = {spec.name for spec in client_specs}
+        specs = (*registry.specs, *client_specs)
         messages: list[Message] = [SystemMessage(settings.full_system_prompt), *history]
         generation = GenerationSettings(settings.temperature, settings.max_tokens, settings.reasoning_effort)
         first_round = 0
@@ -258,7 +277,7 @@ class _Turn:
                 yield decided_event
             first_round = resumed.parked.round_index + 1
         for round_index in range(first_round, settings.turn_depth + 1):
-            request = ChatRequest(tuple(messages), registry.specs, generation)
+            request = ChatRequest(tuple(messages), specs, generation)
             calls: list[ToolCall] = []
             round_text: list[str] = []
             round_reasoning: list[str] = []
@@ -326,7 +345,9 @@ class _Turn:
                 finish = FinishReason.LENGTH if model_finish is FinishReason.LENGTH else FinishReason.STOP
                 yield self._finished(finish)
                 return
-            if round_index == settings.turn_depth:
+            client_calls = tuple(call for call in calls if call.name in client_names)
+            server_calls = [call for call in calls if call.name not in client_names]
+            if round_index == settings.turn_depth and server_calls:
                 n = settings.turn_depth
                 yield self._failed(
                     TurnError(
@@ -337,14 +358,21 @@ class _Turn:
                     )
                 )
                 return
-            messages.append(AssistantMessage("".join(round_text), tuple(calls), reasoning="".join(round_reasoning)))
-            held = await self._held_calls(calls, registry, "".join(round_text))
-            runnable = [call for call in calls if call.id not in {item.call.id for item in held}]
+            messages.append(
+                AssistantMessage("".join(round_text), tuple(server_calls), reasoning="".join(round_reasoning))
+            )
+            held = await self._held_calls(server_calls, registry, "".join(round_text))
+            held_ids = {item.call.id for item in held}
+            runnable = [call for call in server_calls if call.id not in held_ids]
             async for tool_event in self._run_round(runnable, registry, messages, turn_span):
                 yield tool_event
             if held:
                 async for park_event in self._park(held, messages, round_index):
                     yield park_event
+                return
+            if client_calls:
+                # Server tools of the round have run; the caller runs the rest and continues the conversation.
+                yield attrs.evolve(self._finished(FinishReason.TOOL_CALLS), client_tool_calls=client_calls)
                 return
         raise AssertionError("unreachable: the loop returns on its last round")  # pragma: no cover
 
@@ -571,6 +599,28 @@ class _Turn:
                 return await tool.toolset.call_tool(tool.original_name, arguments, context)
         except TimeoutError:
             return ToolResult.error(f"Timeout: tool '{call.name}' did not finish within {timeout:g} s")
+
+
+def _offered_client_tools(
+    settings: AgentSettings, registry: ToolRegistry, client_tools: Sequence[ToolSpec]
+) -> tuple[ToolSpec, ...]:
+    """The caller's tools the model may see: admitted by the agent's policy, never shadowing a server tool.
+
+    A client tool named like one of the agent's own tools is hidden (the agent's tool wins), with a
+    warning: the model cannot tell two tools of one name apart, and a server tool must never be handed
+    to the caller. With `turn_depth = 0` no tools at all are offered.
+    """
+    if not client_tools or settings.turn_depth == 0:
+        return ()
+    offered: dict[str, ToolSpec] = {}
+    for spec in client_tools:
+        if not settings.client_tools.admits(spec.name):
+            continue
+        if registry.get(spec.name) is not None:
+            logger.warning("client tool %r is hidden: agent %s has a tool of that name", spec.name, settings.id)
+            continue
+        offered.setdefault(spec.name, spec)
+    return tuple(offered.values())
 
 
 def _bounded(result: ToolResult, limit: int) -> ToolResult:

@@ -136,6 +136,8 @@ class TurnFinished:
     `content` is the answer text (all rounds' text, with the separator after tool results).
     `usage` is the sum over rounds (None when no round reported usage); `turn_usage` is the
     first-round prompt + all completions view. `error` is set when the turn ended early.
+    `client_tool_calls` is set (with `finish_reason` `TOOL_CALLS`) when the turn stops to hand
+    calls of client tools over to the caller, who runs them and continues the conversation.
     """
 
     finish_reason: FinishReason
@@ -145,6 +147,7 @@ class TurnFinished:
     tool_completion_tokens: int = 0
     rounds: int = 0
     error: TurnError | None = None
+    client_tool_calls: tuple[ToolCall, ...] = ()
 
 
 TurnEvent = (

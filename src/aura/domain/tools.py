@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -82,17 +83,36 @@ async def _ignore_progress(_: ProgressUpdate) -> None:
 
 
 @attrs.frozen
+class ClientToolPolicy:
+    """Whether an agent offers the tools a request brings (OpenAI `tools`) to its model, and which.
+
+    Client tools are run by the caller, not by the agent: when the model calls one, the turn ends
+    and hands the call over (`TurnFinished.client_tool_calls`). Off by default. `allow` holds
+    shell-style patterns (`fnmatch`, case-sensitive) of the client tool names that may be offered.
+    """
+
+    enabled: bool = False
+    allow: tuple[str, ...] = ("*",)
+
+    def admits(self, name: str) -> bool:
+        return self.enabled and any(fnmatch.fnmatchcase(name, pattern) for pattern in self.allow)
+
+
+@attrs.frozen
 class RequestContext:
     """What one incoming request carries down to the tools.
 
     `headers` holds the incoming request headers with lower-cased names; toolsets forward only
     those their configuration maps (`headers_from_request`), and only for this request.
+    `client_tools` are the tools the caller offers to run itself; the agent's `ClientToolPolicy`
+    decides which of them its model sees.
     """
 
     request_id: str = "req_local"
     session_id: str = "cs_local"
     headers: Mapping[str, str] = attrs.field(factory=dict)
     parent_span: Span | None = None
+    client_tools: tuple[ToolSpec, ...] = ()
     approver: str | None = None
     """Who is asking, as the server's configured approver header names them: recorded with chat decisions."""
 

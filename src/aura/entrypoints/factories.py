@@ -12,10 +12,11 @@ from types import ModuleType
 from typing import Any
 
 from aura.adapters.llm.retry import RetryPolicy
-from aura.domain.agent import AgentSettings
+from aura.domain.agent import AgentSettings, BackgroundTaskPolicy
 from aura.domain.approval_policy import ApprovalOverride, ApprovalPolicy, ApprovalRule
 from aura.domain.approvals import ApprovalGate
 from aura.domain.errors import ProviderError
+from aura.domain.tools import ClientToolPolicy
 from aura.domain.vector_search import VectorSearchToolset
 from aura.entrypoints.config.errors import ConfigError, ConfigProblem, KeyPath
 from aura.entrypoints.config.schema import (
@@ -330,6 +331,10 @@ def build_agent_settings(config: AgentConfig, *, default_created_at_ms: int | No
         created_at_ms=agent.created_at if agent.created_at is not None else default_created_at_ms,
         tool_timeout_secs=agent.tool_timeout_secs or None,
         max_tool_result_chars=agent.max_tool_result_chars,
+        client_tools=ClientToolPolicy(agent.client_tools.enabled, agent.client_tools.allow),
+        background_tasks=BackgroundTaskPolicy(
+            agent.background_tasks.agent, agent.background_tasks.tools, agent.background_tasks.max_tokens
+        ),
     )
 
 

@@ -260,6 +260,14 @@ OPTIONS = (
         "server processes sharing the port (SO_REUSEPORT); needs a fixed --port when > 1",
     ),
     OptionSpec(
+        "responses_ttl_secs",
+        ("--responses-ttl-secs",),
+        "RESPONSES_TTL_SECS",
+        parse_seconds,
+        86400,
+        "how long /v1/responses keeps a stored response for previous_response_id and GET",
+    ),
+    OptionSpec(
         "session_store_url",
         ("--session-store-url",),
         "SESSION_STORE_URL",
@@ -439,6 +447,10 @@ async def _serve(
             logger.warning("%s", warning)
         session_store = build_session_store(options.session_store_url)
         await check_session_store(session_store)
+        if session_store is None:  # one store for the process: stored responses and pending approvals
+            from aura.adapters.sessions.in_memory import InMemorySessionStore
+
+            session_store = InMemorySessionStore()
         agents = build_agents(loaded, tracer=tracer, session_store=session_store)
         await start_agents(agents)
     except ConfigError as error:
@@ -466,6 +478,7 @@ async def _serve(
         stop_signals=stop_signals,
         on_listening=on_listening,
         request_scope=log_context,  # every log line of a request carries its ids
+        session_store=session_store,  # stored /v1/responses (and, through the agents, pending approvals)
     )
 
 

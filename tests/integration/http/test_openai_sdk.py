@@ -86,7 +86,7 @@ async def test_streaming_completion(two_agents: RunningServer) -> None:
             finish_reasons.append(chunk.choices[0].finish_reason)
             final_usage = chunk.usage
     assert "".join(text) == "Checking.\n\nAll good."
-    assert tool_names == ["echo"]
+    assert tool_names == []  # the server runs its tools: the client has no call to run
     assert finish_reasons == ["stop"]
     assert final_usage is not None
     assert final_usage.total_tokens == 41

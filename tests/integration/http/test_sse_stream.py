@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -106,13 +107,7 @@ async def test_aura_events_lifecycle_order_and_correlation(http: aiohttp.ClientS
         order += [position[id(p)] for p in progress]
         order.append(position[id(completed[0])])
         assert order == sorted(order), tool_id
-        call_chunk = next(
-            i
-            for i, frame in enumerate(frames)
-            if frame.kind == "chunk"
-            and frame.data["choices"][0]["delta"].get("tool_calls", [{}])[0].get("id") == tool_id
-        )
-        assert call_chunk < position[id(requested[0])]
+    assert all("tool_calls" not in chunk["choices"][0]["delta"] for chunk in chunks(frames))
 
     work_progress = [f.data for f in events(frames, "aura.progress")]
     assert [p["percent"] for p in work_progress] == [33, 66, 100]
@@ -139,7 +134,9 @@ async def test_aura_events_lifecycle_order_and_correlation(http: aiohttp.ClientS
     assert content_of(frames) == "Let me look.\n\nHere it is."
 
 
-async def test_open_web_ui_mode_every_tool_index_exactly_twice(http: aiohttp.ClientSession) -> None:
+async def test_open_web_ui_mode_shows_each_server_call_as_a_done_panel_in_the_content(
+    http: aiohttp.ClientSession,
+) -> None:
     agent = make_agent(
         [
             call_tools([("quick", {"n": 1}), ("quick", {"n": 2})], call_ids=["a", "b"]),
@@ -148,23 +145,17 @@ async def test_open_web_ui_mode_every_tool_index_exactly_twice(http: aiohttp.Cli
         ],
         toolsets=[tools_with(quick=lambda n: f"Mock tool executed successfully: {n}")],
     )
-    options = ServerOptions(tool_result_mode=ToolResultMode.OPEN_WEB_UI)
+    options = ServerOptions(tool_result_mode=ToolResultMode.OPEN_WEB_UI, tool_result_max_length=0)
     async with running_server([agent], options) as server:
         frames = await stream_frames(http, server.url, {"messages": user("go")})
-    calls = [
-        c["choices"][0]["delta"]["tool_calls"][0] for c in chunks(frames) if "tool_calls" in c["choices"][0]["delta"]
-    ]
-    by_index: dict[int, list[dict[str, Any]]] = {}
-    for call in calls:
-        by_index.setdefault(call["index"], []).append(call)
-    assert sorted(by_index) == [0, 1, 2]
-    assert all(len(pair) == 2 for pair in by_index.values())
-    for index, (first, second) in by_index.items():
-        assert first["id"] == second["id"]
-        assert first["function"]["name"] == "quick"
-        assert first["function"]["arguments"] == ""
-        assert second["function"]["name"] == ""
-        assert second["function"]["arguments"] == f"Mock tool executed successfully: {index + 1}"
+    assert all("tool_calls" not in chunk["choices"][0]["delta"] for chunk in chunks(frames))
+    content = content_of(frames)
+    panels = re.findall(r'<details type="tool_calls" done="true" id="(\w)" name="quick" [^>]*>\n', content)
+    assert sorted(panels) == ["a", "b", "c"]
+    for n in (1, 2, 3):
+        assert f"<summary>Tool Executed</summary>\nMock tool executed successfully: {n}\n</details>" in content
+    assert content.endswith("</details>\n\ndone")
+    assert chunks(frames)[-1]["choices"][0]["finish_reason"] == "stop"
     assert events(frames) == []  # custom events stay off
 
 
@@ -176,8 +167,6 @@ async def test_first_role_rule_and_exactly_one_finish_reason(http: aiohttp.Clien
         frames = await stream_frames(http, server.url, {"messages": user("go")})
     all_chunks = chunks(frames)
     deltas = [c["choices"][0]["delta"] for c in all_chunks]
-    assert "role" not in deltas[0]  # the model's first output was a tool call
-    assert "tool_calls" in deltas[0]
     with_role = [d for d in deltas if "role" in d]
     assert with_role == [{"role": "assistant", "content": "After "}]
     finishes = [c for c in all_chunks if "finish_reason" in c["choices"][0]]

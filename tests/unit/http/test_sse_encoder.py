@@ -119,11 +119,44 @@ def test_only_the_first_text_chunk_carries_the_role() -> None:
     assert deltas == [{"role": "assistant", "content": "a"}, {"content": "b"}, {"content": "c"}]
 
 
-def test_tool_call_chunk_has_no_role_and_the_first_text_after_tools_gets_it() -> None:
+@pytest.mark.parametrize("mode", list(ToolResultMode))
+@pytest.mark.parametrize("custom_events", [False, True])
+def test_server_tool_calls_never_become_tool_call_chunks(mode: ToolResultMode, custom_events: bool) -> None:
+    enc = encoder(tool_result_mode=mode, aura_custom_events=custom_events)
+    frames = [
+        *enc.encode(ToolRequested(CALL)),
+        *enc.encode(ToolStarted(CALL, "call_1")),
+        *enc.encode(ToolCompleted(CALL, ToolResult("files"), 3)),
+        *enc.encode(TextDelta("Done")),
+        *enc.encode(finished("Done")),
+    ]
+    chunks = [decode(frame)[1] for frame in frames if frame.startswith(b"data: {")]
+    assert all("tool_calls" not in chunk["choices"][0]["delta"] for chunk in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert all("role" not in chunk["choices"][0]["delta"] for chunk in chunks[1:])
+
+
+def test_the_first_chunk_carries_the_role_whatever_it_carries() -> None:
+    final = TurnFinished(FinishReason.STOP, "", None, None)
+    frames = encoder().encode(final)
+    assert decode(frames[0])[1]["choices"][0] == {"index": 0, "delta": {"role": "assistant"}, "finish_reason": "stop"}
+    handover = TurnFinished(FinishReason.TOOL_CALLS, "", None, None, client_tool_calls=(CALL,))
+    first = decode(encoder().encode(handover)[0])[1]["choices"][0]["delta"]
+    assert list(first) == ["role", "tool_calls"]
+    assert first["role"] == "assistant"
+
+
+def test_client_tool_calls_end_the_stream_with_a_tool_calls_delta_and_finish_reason() -> None:
     enc = encoder()
-    tool_frames = enc.encode(ToolRequested(CALL))
-    _, chunk = decode(tool_frames[0])
-    delta = chunk["choices"][0]["delta"]
+    enc.encode(TextDelta("Let me look."))
+    other = ToolCall("call_2", "glob_files", "{}")
+    final = TurnFinished(
+        FinishReason.TOOL_CALLS, "Let me look.", SOME_USAGE, SOME_USAGE, client_tool_calls=(CALL, other)
+    )
+    frames = enc.encode(final)
+    assert frames[-1] == DONE
+    delta = decode(frames[0])[1]["choices"][0]["delta"]
     assert delta == {
         "tool_calls": [
             {
@@ -131,26 +164,19 @@ def test_tool_call_chunk_has_no_role_and_the_first_text_after_tools_gets_it() ->
                 "id": "call_1",
                 "type": "function",
                 "function": {"name": "list_files", "arguments": '{"path": "/tmp"}'},
-            }
+            },
+            {"index": 1, "id": "call_2", "type": "function", "function": {"name": "glob_files", "arguments": "{}"}},
         ]
     }
-    assert list(delta["tool_calls"][0]) == ["index", "id", "type", "function"]
-    _, text_chunk = decode(enc.encode(TextDelta("\n\nDone"))[0])
-    assert text_chunk["choices"][0]["delta"] == {"role": "assistant", "content": "\n\nDone"}
-
-
-def test_tool_indices_count_up_across_rounds() -> None:
-    enc = encoder()
-    indices = []
-    for i in range(3):
-        frame = enc.encode(ToolRequested(ToolCall(f"c{i}", "t", "{}")))[0]
-        indices.append(decode(frame)[1]["choices"][0]["delta"]["tool_calls"][0]["index"])
-        enc.encode(RoundUsage(Usage.of(1, 1), i, ()))
-    assert indices == [0, 1, 2]
+    last = decode(frames[-2])[1]
+    assert last["choices"][0]["finish_reason"] == "tool_calls"
+    assert last["usage"]["total_tokens"] == 7
 
 
 def test_final_chunk_carries_finish_reason_and_aggregated_usage_then_done() -> None:
-    frames = encoder().encode(finished("ok", Usage(20, 10, 30)))
+    enc = encoder()
+    enc.encode(TextDelta("ok"))
+    frames = enc.encode(finished("ok", Usage(20, 10, 30)))
     assert frames[-1] == DONE
     text = frames[-2].decode()
     assert text.endswith(
@@ -223,30 +249,32 @@ def test_constants() -> None:
 # --- tool-result modes ---------------------------------------------------------------------------
 
 
-def test_open_web_ui_mode_sends_empty_arguments_then_the_truncated_result_at_the_same_index() -> None:
+def test_open_web_ui_mode_renders_openwebuis_own_tool_panel_in_the_content() -> None:
     enc = encoder(tool_result_mode=ToolResultMode.OPEN_WEB_UI, tool_result_max_length=5)
-    enc.encode(ToolRequested(ToolCall("other", "t", "{}")))
-    call_frames = enc.encode(ToolRequested(CALL))
-    assert len(call_frames) == 1  # no aura events with custom events off
-    first = decode(call_frames[0])[1]["choices"][0]["delta"]["tool_calls"][0]
-    assert first["index"] == 1
-    assert first["function"] == {"name": "list_files", "arguments": ""}
-    result_frames = enc.encode(ToolCompleted(CALL, ToolResult("Hello, world!"), 12))
-    assert len(result_frames) == 1
-    second = decode(result_frames[0])[1]["choices"][0]["delta"]["tool_calls"][0]
-    assert second == {
-        "index": 1,
-        "id": "call_1",
-        "type": "function",
-        "function": {"name": "", "arguments": "Hello... [truncated]"},
-    }
+    enc.encode(TextDelta("Looking."))
+    assert enc.encode(ToolRequested(CALL)) == []  # no aura events with custom events off
+    [frame] = enc.encode(ToolCompleted(CALL, ToolResult('Hello, "world"!'), 12))
+    content = decode(frame)[1]["choices"][0]["delta"]["content"]
+    assert content == (
+        '\n\n<details type="tool_calls" done="true" id="call_1" name="list_files" '
+        'arguments="{&quot;path&quot;:&quot;/tmp&quot;}">\n<summary>Tool Executed</summary>\n'
+        "Hello... [truncated]\n</details>\n"
+    )
+
+
+def test_open_web_ui_panel_of_a_failed_tool_reads_as_an_error() -> None:
+    enc = encoder(tool_result_mode=ToolResultMode.OPEN_WEB_UI)
+    [frame] = enc.encode(ToolCompleted(CALL, ToolResult.error("boom"), 1))
+    delta = decode(frame)[1]["choices"][0]["delta"]
+    assert delta["role"] == "assistant"  # the panel is the stream's first chunk
+    assert "<summary>Tool Executed</summary>\nError: boom\n</details>" in delta["content"]
+    assert delta["content"].startswith("<details")  # nothing before it: no paragraph break needed
 
 
 @pytest.mark.parametrize("mode", [ToolResultMode.NONE, ToolResultMode.AURA])
-def test_other_modes_send_real_arguments_and_no_result_chunk(mode: ToolResultMode) -> None:
+def test_other_modes_send_nothing_for_tools_without_custom_events(mode: ToolResultMode) -> None:
     enc = encoder(tool_result_mode=mode)
-    call = decode(enc.encode(ToolRequested(CALL))[0])[1]["choices"][0]["delta"]["tool_calls"][0]
-    assert call["function"]["arguments"] == '{"path": "/tmp"}'
+    assert enc.encode(ToolRequested(CALL)) == []
     assert enc.encode(ToolCompleted(CALL, ToolResult("files"), 3)) == []
 
 
@@ -298,7 +326,7 @@ def test_tool_lifecycle_events_in_causal_order_with_their_fields() -> None:
         *enc.encode(ToolProgress(CALL, 7, ProgressUpdate(3, None, "warming up"))),
         *enc.encode(ToolCompleted(CALL, ToolResult("Hello, world!"), 42)),
     ]
-    assert frames[0].startswith(b"data: ")  # the tool-call chunk precedes aura.tool_requested
+    assert all(frame.startswith(b"event: ") for frame in frames)  # no tool-call chunks for server tools
     events = events_of(frames)
     assert [name for name, _ in events] == [
         "aura.tool_requested",
@@ -343,16 +371,20 @@ def test_failed_tool_reports_the_full_error_and_no_result() -> None:
     long_error = "Tool returned an error: " + "x" * 300
     [(_, data)] = events_of(enc.encode(ToolCompleted(CALL, ToolResult.error(long_error), 9)))
     assert data["success"] is False
-    assert data["error"] == long_error
+    assert data["error_message"] == long_error
     assert "result" not in data
+    assert "error" not in data  # OpenWebUI would show a frame with a top-level `error` as a failed response
 
 
 @pytest.mark.parametrize("text", ["Timeout: too slow", "MCP error: gone", "Tool not found: x"])
-def test_error_prefixes_mark_unflagged_text_results_as_failures(text: str) -> None:
-    enc = encoder(aura_custom_events=True)
+def test_success_is_the_toolsets_verdict_not_a_guess_from_the_text(text: str) -> None:
+    enc = encoder(aura_custom_events=True, tool_result_max_length=0)
     [(_, data)] = events_of(enc.encode(ToolCompleted(CALL, ToolResult(text), 1)))
-    assert data["success"] is False
-    assert data["error"] == text
+    assert data["success"] is True
+    assert data["result"] == text
+    [(_, failed)] = events_of(enc.encode(ToolCompleted(CALL, ToolResult(text, is_error=True), 1)))
+    assert failed["success"] is False
+    assert failed["error_message"] == text
 
 
 def test_reasoning_needs_both_switches() -> None:

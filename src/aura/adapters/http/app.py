@@ -27,9 +27,11 @@ from aura.adapters.http.openapi import openapi_document
 from aura.adapters.http.options import ServerOptions, ToolResultMode
 from aura.adapters.http.request_keys import AGENT_ID, RESPONSE_STATUS
 from aura.adapters.http.request_scope import RequestScope, no_request_scope
+from aura.adapters.http.responses import RESPONSE_PATH, RESPONSES_PATH, ResponsesHandler
 from aura.adapters.http.security import ApiKeyVerifier, CorsPolicy, api_key_auth
 from aura.adapters.http.shutdown import ShutdownCoordinator, shutdown_gate
 from aura.domain.agent import Agent
+from aura.ports.session_store import SessionStore
 from aura.ports.tracer import NoopTracer, Tracer
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ def create_app(
     observer: ServerObserver | None = None,
     extra_routes: Iterable[web.AbstractRouteDef] = (),
     request_scope: RequestScope = no_request_scope,
+    session_store: SessionStore | None = None,
 ) -> web.Application:
     """Build the OpenAI-compatible application for already-built agents.
 
@@ -99,6 +102,12 @@ def create_app(
     approvals = ApprovalsHandler(directory, approver_header=options.approver_header)
     app.router.add_post(APPROVALS_PATH, approvals.decide)
     app.router.add_get(APPROVALS_PATH, approvals.show)
+    responses = ResponsesHandler(
+        directory, options, coordinator, tracer or NoopTracer(), guarded, session_store, request_scope
+    )
+    app.router.add_post(RESPONSES_PATH, responses.create)
+    app.router.add_get(RESPONSE_PATH, responses.retrieve)
+    app.router.add_delete(RESPONSE_PATH, responses.delete)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_routes(list(extra_routes))
     return app
@@ -113,7 +122,7 @@ def observe_requests(observer: ServerObserver) -> Middleware:
 
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path != CHAT_COMPLETIONS_PATH:
+        if request.path not in (CHAT_COMPLETIONS_PATH, RESPONSES_PATH):
             return await handler(request)
         status = 500
         try:

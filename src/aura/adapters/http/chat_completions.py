@@ -1,4 +1,11 @@
-"""`POST /v1/chat/completions`: request → agent → streamed SSE or one JSON `chat.completion`."""
+"""`POST /v1/chat/completions`: request → agent → streamed SSE or one JSON `chat.completion`.
+
+Both answers run the turn with the same `TurnRunner` (timeouts, shutdown, client disconnect); the
+stream's sink encodes frames, the JSON sink collects the answer. Before the turn starts, the request
+is routed: a chat UI's background task may go to another agent or lose its tools
+(`AgentSettings.background_tasks`), and the request's `tools` reach the turn only for an agent that
+accepts client tools (`AgentSettings.client_tools`).
+"""
 
 from __future__ import annotations
 
@@ -13,23 +20,33 @@ from aiohttp import web
 from aura.adapters.http.agent_directory import AgentDirectory
 from aura.adapters.http.chat_request import (
     ChatCompletionRequest,
+    client_tool_specs,
     forwardable_headers,
     new_completion_id,
     new_request_id,
     parse_chat_request,
     resolve_session_id,
 )
-from aura.adapters.http.errors import UNAVAILABLE, UPSTREAM, ApiError
+from aura.adapters.http.errors import INTERNAL, UNAVAILABLE, UPSTREAM, ApiError, invalid_request
 from aura.adapters.http.observer import ServerObserver, TurnObservation
-from aura.adapters.http.options import ServerOptions
+from aura.adapters.http.openwebui import render_tool_panel
+from aura.adapters.http.options import ServerOptions, ToolResultMode
 from aura.adapters.http.request_keys import AGENT_ID, RESPONSE_STATUS
 from aura.adapters.http.request_scope import RequestScope, no_request_scope
 from aura.adapters.http.shutdown import ShutdownCoordinator
-from aura.adapters.http.sse import ChunkEncoder, StreamIdentity, finish_reason_of, usage_json
-from aura.adapters.http.streaming import SseStream, Termination, settle, turn_events
+from aura.adapters.http.sse import (
+    ChunkEncoder,
+    StreamIdentity,
+    after_panel,
+    finish_reason_of,
+    tool_call_json,
+    truncate_utf8,
+    usage_json,
+)
+from aura.adapters.http.streaming import SseStream, Termination, TurnRunner
 from aura.domain.agent import Agent
-from aura.domain.events import RoundUsage, TextDelta, TurnErrorKind, TurnFinished
-from aura.domain.tools import RequestContext
+from aura.domain.events import RoundUsage, TextDelta, ToolCompleted, TurnErrorKind, TurnEvent, TurnFinished
+from aura.domain.tools import RequestContext, ToolSpec
 from aura.domain.usage import Usage
 from aura.ports.tracer import Span, SpanKind, Tracer
 
@@ -66,11 +83,33 @@ class _Prepared:
 
 @attrs.define
 class _Collected:
-    """What a non-streaming turn produced so far."""
+    """The JSON answer's sink: what a non-streaming turn produced so far.
 
+    In `open-web-ui` mode the server's tool calls go into the text as OpenWebUI's tool panels, as in a stream.
+    """
+
+    panels: bool = False
+    panel_result_limit: int = 0
     texts: list[str] = attrs.Factory(list)
     round_usage: Usage | None = None
     final: TurnFinished | None = None
+    _after_panel: bool = False
+
+    async def __call__(self, event: TurnEvent) -> None:
+        if isinstance(event, TextDelta):
+            text = after_panel(event.text) if self._after_panel and event.text else event.text
+            self._after_panel = self._after_panel and not event.text
+            self.texts.append(text)
+        elif isinstance(event, ToolCompleted) and self.panels:
+            result = truncate_utf8(event.result.content, self.panel_result_limit)
+            panel = render_tool_panel(event.call, result, event.result.is_error)
+            self.texts.append(f"\n\n{panel}" if any(self.texts) else panel)
+            self._after_panel = True
+        elif isinstance(event, RoundUsage):
+            usage = self.round_usage
+            self.round_usage = event.usage if usage is None else usage + event.usage
+        elif isinstance(event, TurnFinished):
+            self.final = event
 
 
 class ChatCompletionsHandler:
@@ -91,6 +130,13 @@ class ChatCompletionsHandler:
         self.tracer = tracer
         self.observer = observer
         self.request_scope = request_scope
+        for agent in directory.agents:
+            target = agent.settings.background_tasks.agent
+            if target is not None and directory.find(target) is None:
+                raise ValueError(
+                    f"agent {agent.id!r}: background_tasks.agent {target!r} "
+                    "does not match any loaded agent name or alias"
+                )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Parse, pick the agent, run the turn and answer, inside the request scope (log correlation)."""
@@ -104,6 +150,9 @@ class ChatCompletionsHandler:
         body = await request.read()
         chat_request = parse_chat_request(body)
         agent = self.directory.select(chat_request.model)
+        if chat_request.task_kind is not None:
+            agent = self._task_agent(agent, chat_request.task_kind)
+        client_tools = self._client_tools(agent, chat_request)
         request[AGENT_ID] = agent.id
         headers = forwardable_headers(request.headers)
         if self.options.auth_enabled:
@@ -126,6 +175,7 @@ class ChatCompletionsHandler:
             session_id=session_id,
             headers=headers,
             parent_span=span,
+            client_tools=client_tools,
             approver=request.headers.get(approver_header) if approver_header else None,
         )
         prepared = _Prepared(agent, chat_request, context, new_completion_id(), int(time.time()))
@@ -135,12 +185,15 @@ class ChatCompletionsHandler:
                 request_id=request_id, session_id=session_id, agent_id=agent.id, trace_id=span.trace_id
             ):
                 logger.info(
-                    "chat completion %s: agent=%s session=%s stream=%s history=%d",
+                    "chat completion %s: agent=%s session=%s stream=%s history=%d%s%s%s",
                     request_id,
                     agent.id,
                     session_id,
                     chat_request.stream,
                     len(chat_request.history),
+                    f" client_tools={len(client_tools)}" if client_tools else "",
+                    " continues=tool_results" if chat_request.continues else "",
+                    f" task={chat_request.task_kind}" if chat_request.task_kind else "",
                 )
                 with self.coordinator.track(streaming=chat_request.stream):
                     if chat_request.stream:
@@ -151,6 +204,40 @@ class ChatCompletionsHandler:
             raise
         finally:
             span.end()
+
+    def _task_agent(self, agent: Agent, kind: str) -> Agent:
+        """The agent that answers a chat UI's background task, per the selected agent's `background_tasks`."""
+        policy = agent.settings.background_tasks
+        target = self.directory.find(policy.agent) if policy.agent is not None else agent
+        assert target is not None  # checked at construction
+        settings = target.settings
+        max_tokens = settings.max_tokens
+        if policy.max_tokens is not None:
+            max_tokens = policy.max_tokens if max_tokens is None else min(max_tokens, policy.max_tokens)
+        if policy.tools and max_tokens == settings.max_tokens:
+            return target
+        logger.debug("background task %s: answered by %s (tools=%s)", kind, target.id, policy.tools)
+        # A per-request view of the agent: same model client and toolsets, other settings. Never closed here.
+        settings = attrs.evolve(settings, max_tokens=max_tokens, turn_depth=settings.turn_depth if policy.tools else 0)
+        return Agent(settings, target.model, target.toolsets, tracer=target.tracer, clock=target.clock)
+
+    def _client_tools(self, agent: Agent, chat_request: ChatCompletionRequest) -> tuple[ToolSpec, ...]:
+        """The request's `tools` when the agent accepts client tools; a 400 for a continuation it cannot accept."""
+        policy = agent.settings.client_tools
+        if chat_request.continues and not policy.enabled:
+            raise invalid_request(
+                f"messages: the conversation ends in tool results, but agent '{agent.id}' runs its tools itself and "
+                "accepts no client tools (set [agent] client_tools.enabled to allow them); "
+                "the last message must be from the user",
+                "messages",
+            )
+        if not policy.enabled or chat_request.task_kind is not None:
+            if chat_request.tools:
+                logger.info("the request's tools are ignored: agent %s accepts no client tools here", agent.id)
+            return ()
+        if chat_request.tool_choice_none:
+            return ()
+        return client_tool_specs(chat_request.tools)
 
     async def _stream(self, request: web.Request, prepared: _Prepared, span: Span) -> web.StreamResponse:
         identity = StreamIdentity(
@@ -170,7 +257,7 @@ class ChatCompletionsHandler:
         observation = TurnObservation(self.observer, agent_id, streaming=True)
         stream = SseStream(
             prepared.agent,
-            (*prepared.request.history, prepared.request.query),
+            prepared.request.messages,
             prepared.context,
             encoder,
             self.options,
@@ -194,38 +281,43 @@ class ChatCompletionsHandler:
     async def _complete(self, prepared: _Prepared, span: Span) -> web.Response:
         """Run the turn to its end and answer one JSON object.
 
-        The turn runs in a task bounded by the stream timeout. It is cancelled (tools see
-        `CancelledError`) when the client disconnects (handler cancellation) and in phase 2 of a
-        shutdown, which answers 503 instead of leaving the client to a dropped connection.
+        The turn is bounded by the stream timeout. It is cancelled (tools see `CancelledError`) when
+        the client disconnects (handler cancellation) and in phase 2 of a shutdown, which answers 503
+        instead of leaving the client to a dropped connection.
         """
         request_id = prepared.context.request_id
-        collected = _Collected()
+        collected = _Collected(
+            panels=self.options.tool_result_mode is ToolResultMode.OPEN_WEB_UI,
+            panel_result_limit=self.options.tool_result_max_length,
+        )
         observation = TurnObservation(self.observer, prepared.agent.id, streaming=False)
-        work = asyncio.create_task(self._collect(prepared, collected, observation), name=f"turn:{request_id}")
+        runner = TurnRunner(
+            prepared.agent,
+            prepared.request.messages,
+            prepared.context,
+            self.options,
+            self.coordinator,
+            observation,
+            first_chunk_timeout=False,
+        )
         try:
-            with self.coordinator.stop_signal() as stop:
-                done, _ = await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if work not in done:
-                logger.info("chat completion %s stopped: the server is shutting down", request_id)
-                span.record_error("shutdown")
-                work.cancel()
-                await settle(work, f"turn {request_id}")
-                response = ApiError(503, SHUT_DOWN_BEFORE_ANSWER, UNAVAILABLE).response()
-                response.force_close()
-                return response
+            termination = await runner.run(collected)
         finally:
-            if not work.done():
-                work.cancel()
-                await settle(work, f"turn {request_id}")
             observation.close()
-        try:
-            work.result()
-        except TimeoutError:
+        if termination is Termination.SHUTDOWN:
+            logger.info("chat completion %s stopped: the server is shutting down", request_id)
+            span.record_error("shutdown")
+            response = ApiError(503, SHUT_DOWN_BEFORE_ANSWER, UNAVAILABLE).response()
+            response.force_close()
+            return response
+        if termination is Termination.STREAM_TIMEOUT:
             span.record_error("stream timeout")
             return self._timed_out(prepared, "".join(collected.texts), collected.round_usage)
         final = collected.final
-        assert final is not None  # run_turn always ends with TurnFinished
-        content = final.content
+        if termination is not Termination.COMPLETE or final is None:
+            span.record_error(termination.value)
+            raise ApiError(500, "Internal server error", INTERNAL)
+        content = "".join(collected.texts) if collected.panels else final.content
         if final.error is not None:
             span.record_error(final.error.detail or final.error.message)
             status = _GATEWAY_STATUS.get(final.error.kind)
@@ -233,23 +325,9 @@ class ChatCompletionsHandler:
                 raise ApiError(status, final.error.message, UPSTREAM, None, final.error.kind.value)
             content = _appended(content, final.error.message)
         usage = final.usage or final.turn_usage or Usage()
-        return self._completion(prepared, content, finish_reason_of(final, prepared.request.max_tokens), usage)
-
-    async def _collect(self, prepared: _Prepared, collected: _Collected, observation: TurnObservation) -> None:
-        """The non-streaming turn; raises `TimeoutError` after `STREAMING_TIMEOUT_SECS` (0 = no limit)."""
-        timeout = self.options.streaming_timeout_secs or None
-        history = (*prepared.request.history, prepared.request.query)
-        async with asyncio.timeout(timeout):
-            async with turn_events(prepared.agent, history, prepared.context) as events:
-                async for event in events:
-                    observation.observe(event)
-                    if isinstance(event, TextDelta):
-                        collected.texts.append(event.text)
-                    elif isinstance(event, RoundUsage):
-                        usage = collected.round_usage
-                        collected.round_usage = event.usage if usage is None else usage + event.usage
-                    elif isinstance(event, TurnFinished):
-                        collected.final = event
+        finish_reason = finish_reason_of(final, prepared.request.max_tokens)
+        calls = final.client_tool_calls if final.error is None else ()
+        return self._completion(prepared, content, finish_reason, usage, [tool_call_json(call) for call in calls])
 
     def _timed_out(self, prepared: _Prepared, text: str, usage: Usage | None) -> web.Response:
         note = (
@@ -260,7 +338,18 @@ class ChatCompletionsHandler:
             raise ApiError(504, note, UPSTREAM, None, "timeout")
         return self._completion(prepared, _appended(text, note), "stop", usage or Usage())
 
-    def _completion(self, prepared: _Prepared, content: str, finish_reason: str, usage: Usage) -> web.Response:
+    def _completion(
+        self,
+        prepared: _Prepared,
+        content: str,
+        finish_reason: str,
+        usage: Usage,
+        tool_calls: list[dict[str, Any]] | None = None,
+    ) -> web.Response:
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if tool_calls:
+            # OpenAI's shape for a response that hands tool calls over: content null when there is no text.
+            message = {"role": "assistant", "content": content or None, "tool_calls": tool_calls}
         body: dict[str, Any] = {
             "id": prepared.completion_id,
             "object": "chat.completion",
@@ -269,7 +358,7 @@ class ChatCompletionsHandler:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content},
+                    "message": message,
                     "finish_reason": finish_reason,
                 }
             ],

@@ -1,9 +1,17 @@
 """Parsing and validating the body of `POST /v1/chat/completions` into domain messages.
 
 Validation errors name the offending field (`messages[2].role`) so a client can fix its request
-without reading server logs. Mapping follows SPEC-reference §2.6: client system messages are
-dropped (the agent's own system prompt is the only one), empty messages and tool traffic of
-earlier turns are dropped, and the last message must come from the user.
+without reading server logs. Mapping:
+
+- client system (and developer) messages are dropped: the agent's own system prompt is the only one;
+- empty messages are dropped;
+- tool traffic of earlier turns (assistant `tool_calls` and `tool` results before the last user
+  message) and OpenWebUI's tool panels in assistant text are folded into one-line notes on the
+  assistant message (`[Earlier tool call: name(args) returned: …]`): the model keeps the facts,
+  nothing is run again, and no provider sees tool messages for tools it was not offered;
+- consecutive assistant messages are joined;
+- the conversation ends with a user message, or with `tool` results answering every call of the
+  assistant message before them (a client-tool round trip; see `ChatCompletionRequest.continues`).
 """
 
 from __future__ import annotations
@@ -19,7 +27,18 @@ import attrs
 from multidict import CIMultiDictProxy
 
 from aura.adapters.http.errors import invalid_request
-from aura.domain.messages import AssistantMessage, ContentPart, ImagePart, Message, TextPart, UserMessage
+from aura.adapters.http.openwebui import background_task_kind, fold_tool_panels, tool_call_note
+from aura.domain.messages import (
+    AssistantMessage,
+    ContentPart,
+    ImagePart,
+    Message,
+    TextPart,
+    ToolCall,
+    ToolResultMessage,
+    UserMessage,
+)
+from aura.domain.tools import ToolSpec
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +48,34 @@ SESSION_HEADERS = ("x-chat-session-id", "x-openwebui-chat-id")
 
 @attrs.frozen
 class ChatCompletionRequest:
-    """A validated chat-completion request, already mapped to domain messages."""
+    """A validated chat-completion request, already mapped to domain messages.
+
+    `messages` is the conversation the turn starts from. It ends with the user's message, or — when
+    `continues` is true — with the results of client tool calls the previous response handed over.
+    `tools` is the request's raw `tools` value, read by `client_tool_specs` only for an agent that
+    accepts client tools (for the others it is ignored, as it always was). `task_kind` names an
+    OpenWebUI background task (`title`, `tags`, `follow_ups`, …) recognised from the prompt.
+    """
 
     model: str | None
-    history: tuple[Message, ...]
-    query: UserMessage
+    messages: tuple[Message, ...]
     stream: bool = False
     max_tokens: int | None = None
     metadata_session_id: str | None = None
+    tools: Any = None
+    tool_choice_none: bool = False
+    continues: bool = False
+    task_kind: str | None = None
+
+    @property
+    def history(self) -> tuple[Message, ...]:
+        """Everything before the last message."""
+        return self.messages[:-1]
+
+    @property
+    def query(self) -> Message:
+        """The last message."""
+        return self.messages[-1]
 
 
 def new_completion_id() -> str:
@@ -120,17 +159,67 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
     if not raw_messages:
         raise invalid_request("No messages provided", "messages")
     parsed = [_parse_message(raw, index) for index, raw in enumerate(raw_messages)]
-    last_role, last_content = parsed[-1]
-    if last_role != "user":
-        raise invalid_request(f"Last message must be from user, got: {last_role}", "messages")
+    last = parsed[-1]
+    if last.role == "user":
+        messages = (*_history(parsed[:-1]), UserMessage(_user_content(last.content)))
+        task_kind = background_task_kind(_text_of(last.content))
+    elif last.role == "tool":
+        messages = _continuation(parsed)
+        task_kind = None
+    else:
+        # (or with tool results answering the tool calls before them: see `_continuation`)
+        raise invalid_request(f"Last message must be from user, got: {last.role}", "messages")
+    tool_choice = data.get("tool_choice")
     return ChatCompletionRequest(
         model=model,
-        history=_history(parsed[:-1]),
-        query=UserMessage(_user_content(last_content)),
+        messages=messages,
         stream=stream is True,
         max_tokens=max_tokens,
         metadata_session_id=metadata_session_id,
+        tools=data.get("tools"),
+        tool_choice_none=tool_choice == "none",
+        continues=last.role == "tool",
+        task_kind=task_kind,
     )
+
+
+def client_tool_specs(tools: Any) -> tuple[ToolSpec, ...]:
+    """The request's `tools` (OpenAI function tools) as tool specs; raises a 400 naming a malformed entry."""
+    if tools is None:
+        return ()
+    if not isinstance(tools, list):
+        raise invalid_request(f"tools: expected an array, got {_json_type(tools)}", "tools")
+    specs: list[ToolSpec] = []
+    for index, tool in enumerate(tools):
+        where = f"tools[{index}]"
+        if not isinstance(tool, dict):
+            raise invalid_request(f"{where}: expected an object, got {_json_type(tool)}", where)
+        if tool.get("type", "function") != "function":
+            raise invalid_request(
+                f"{where}.type: unsupported tool type {tool.get('type')!r}; supported: function", f"{where}.type"
+            )
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            raise invalid_request(f"{where}.function: expected an object, got {_json_type(function)}", where)
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            raise invalid_request(f"{where}.function.name: expected a non-empty string", f"{where}.function.name")
+        description = function.get("description")
+        if description is not None and not isinstance(description, str):
+            raise invalid_request(
+                f"{where}.function.description: expected a string, got {_json_type(description)}",
+                f"{where}.function.description",
+            )
+        parameters = function.get("parameters")
+        if parameters is None:
+            parameters = {"type": "object", "properties": {}}
+        elif not isinstance(parameters, dict):
+            raise invalid_request(
+                f"{where}.function.parameters: expected a JSON Schema object, got {_json_type(parameters)}",
+                f"{where}.function.parameters",
+            )
+        specs.append(ToolSpec(name, description or "", parameters))
+    return tuple(specs)
 
 
 def _json_type(value: Any) -> str:
@@ -185,7 +274,17 @@ def _metadata_session_id(metadata: Any) -> str | None:
 Content = str | tuple[ContentPart, ...]
 
 
-def _parse_message(raw: Any, index: int) -> tuple[str, Content]:
+@attrs.frozen
+class _Parsed:
+    """One request message, shape-checked but not yet mapped."""
+
+    index: int
+    role: str
+    content: Content
+    raw: dict[str, Any]
+
+
+def _parse_message(raw: Any, index: int) -> _Parsed:
     where = f"messages[{index}]"
     if not isinstance(raw, dict):
         raise invalid_request(f"{where}: expected an object, got {_json_type(raw)}", where)
@@ -199,7 +298,7 @@ def _parse_message(raw: Any, index: int) -> tuple[str, Content]:
             f"{where}.role: unknown role {role!r}; allowed: {', '.join(ROLES)}",
             f"{where}.role",
         )
-    return role, _parse_content(raw.get("content"), f"{where}.content")
+    return _Parsed(index, role, _parse_content(raw.get("content"), f"{where}.content"), raw)
 
 
 def _reject_unpaired_surrogates(data: Any) -> None:
@@ -265,23 +364,146 @@ def _user_content(content: Content) -> str | tuple[ContentPart, ...]:
     return _text_of(content)
 
 
-def _history(messages: list[tuple[str, Content]]) -> tuple[Message, ...]:
+def _history(messages: list[_Parsed]) -> tuple[Message, ...]:
+    """Messages before the last user message: plain user and assistant text, tool traffic folded into notes."""
     history: list[Message] = []
     dropped_system = 0
-    for role, content in messages:
+    results = _earlier_tool_results(messages)
+    for message in messages:
+        role, content = message.role, message.content
         has_image = isinstance(content, tuple) and any(isinstance(part, ImagePart) for part in content)
         if role in ("system", "developer"):
             dropped_system += 1
-        elif not _text_of(content).strip() and not (role == "user" and has_image):
-            continue
         elif role == "user":
-            history.append(UserMessage(_user_content(content)))
+            if _text_of(content).strip() or has_image:
+                history.append(UserMessage(_user_content(content)))
         elif role == "assistant":
-            history.append(AssistantMessage(_text_of(content)))
-        # tool / function results of earlier turns are dropped: tools run server-side, and their
-        # structure is never reconstructed from client history (SPEC-reference §2.6).
+            text = fold_tool_panels(_text_of(content)).strip()
+            notes = [
+                tool_call_note(call.name, call.arguments, results.get(call.id))
+                for call in _lenient_tool_calls(message.raw.get("tool_calls"))
+            ]
+            text = "\n".join(part for part in (text, *notes) if part)
+            if not text:
+                continue
+            previous = history[-1] if history else None
+            if isinstance(previous, AssistantMessage):
+                history[-1] = AssistantMessage(f"{previous.content}\n\n{text}")
+            else:
+                history.append(AssistantMessage(text))
+        # `tool` / `function` results of earlier turns live on in the notes of the calls they answer.
     if dropped_system:
         logger.info(
             "dropped %d client system message(s) from the history; the agent's system prompt is used", dropped_system
         )
     return tuple(history)
+
+
+def _earlier_tool_results(messages: list[_Parsed]) -> dict[str, str]:
+    results: dict[str, str] = {}
+    for message in messages:
+        call_id = message.raw.get("tool_call_id")
+        if message.role == "tool" and isinstance(call_id, str):
+            results[call_id] = _text_of(message.content)
+    return results
+
+
+def _lenient_tool_calls(raw_calls: Any) -> list[ToolCall]:
+    """Well-formed tool calls of an earlier turn (malformed entries are skipped: they are only history)."""
+    calls: list[ToolCall] = []
+    for raw in raw_calls if isinstance(raw_calls, list) else []:
+        function = raw.get("function") if isinstance(raw, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            continue
+        call_id = raw.get("id")
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
+        calls.append(ToolCall(call_id if isinstance(call_id, str) else "", function["name"], arguments))
+    return calls
+
+
+def _continuation(parsed: list[_Parsed]) -> tuple[Message, ...]:
+    """A conversation that ends in tool results: the earlier turns, the user message, then the client-tool rounds.
+
+    After the last user message only assistant messages with `tool_calls` and the `tool` messages that answer
+    them may follow, and every call must be answered before the next assistant message and at the end.
+    """
+    last_user = max((message.index for message in parsed if message.role == "user"), default=None)
+    if last_user is None:
+        raise invalid_request(
+            "messages: a conversation that ends in tool results must contain the user message they follow",
+            "messages",
+        )
+    earlier = _history(parsed[:last_user])
+    user = parsed[last_user]
+    tail: list[Message] = []
+    pending: dict[str, ToolCall] = {}
+    positions: dict[str, tuple[int, int]] = {}
+    for message in parsed[last_user + 1 :]:
+        where = f"messages[{message.index}]"
+        if message.role == "assistant":
+            _require_answered(pending, positions)
+            calls = _strict_tool_calls(message.raw.get("tool_calls"), where)
+            for position, call in enumerate(calls):
+                pending[call.id] = call
+                positions[call.id] = (message.index, position)
+            tail.append(AssistantMessage(fold_tool_panels(_text_of(message.content)), calls))
+        elif message.role == "tool":
+            call_id = message.raw.get("tool_call_id")
+            if not isinstance(call_id, str) or not call_id:
+                raise invalid_request(f"{where}.tool_call_id: expected a non-empty string", f"{where}.tool_call_id")
+            answered = pending.pop(call_id, None)
+            if answered is None:
+                raise invalid_request(
+                    f"{where}.tool_call_id: {call_id!r} answers no tool call of the assistant message before it",
+                    f"{where}.tool_call_id",
+                )
+            tail.append(ToolResultMessage(call_id, answered.name, _text_of(message.content)))
+        elif message.role in ("system", "developer"):
+            continue
+        else:
+            raise invalid_request(
+                f"{where}.role: only assistant tool calls and tool results may follow the last user message, "
+                f"got: {message.role}",
+                f"{where}.role",
+            )
+    _require_answered(pending, positions)
+    return (*earlier, UserMessage(_user_content(user.content)), *tail)
+
+
+def _require_answered(pending: dict[str, ToolCall], positions: dict[str, tuple[int, int]]) -> None:
+    if not pending:
+        return
+    call_id = next(iter(pending))
+    index, position = positions[call_id]
+    where = f"messages[{index}].tool_calls[{position}]"
+    raise invalid_request(f"{where}: tool call {call_id!r} has no tool result message", where)
+
+
+def _strict_tool_calls(raw_calls: Any, where: str) -> tuple[ToolCall, ...]:
+    """The tool calls of an assistant message of the current turn (they must be well-formed: they get answered)."""
+    if raw_calls is None:
+        return ()
+    if not isinstance(raw_calls, list):
+        raise invalid_request(
+            f"{where}.tool_calls: expected an array, got {_json_type(raw_calls)}", f"{where}.tool_calls"
+        )
+    calls: list[ToolCall] = []
+    for position, raw in enumerate(raw_calls):
+        at = f"{where}.tool_calls[{position}]"
+        if not isinstance(raw, dict):
+            raise invalid_request(f"{at}: expected an object, got {_json_type(raw)}", at)
+        call_id = raw.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            raise invalid_request(f"{at}.id: expected a non-empty string", f"{at}.id")
+        function = raw.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            raise invalid_request(f"{at}.function.name: expected a non-empty string", f"{at}.function.name")
+        arguments = function.get("arguments")
+        if arguments is None:
+            arguments = "{}"
+        elif not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        calls.append(ToolCall(call_id, function["name"], arguments))
+    return tuple(calls)

@@ -38,6 +38,9 @@ class ApiError(Exception):
         return error_body(self.message, self.type, self.param, self.code)
 
     def response(self, headers: dict[str, str] | None = None) -> web.Response:
+        if 400 <= self.status < 500:
+            # Every refusal leaves one line in the log; messages are written by this server and carry no secrets.
+            logger.info("answered %d (%s): %s", self.status, self.code or self.type, self.message)
         return web.json_response(self.body(), status=self.status, headers=headers)
 
 

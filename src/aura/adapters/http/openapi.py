@@ -100,6 +100,38 @@ _SCHEMAS: dict[str, Any] = {
         },
         "required": ["decision"],
     },
+    "ResponsesRequest": {
+        "type": "object",
+        "properties": {
+            "model": {"type": "string"},
+            "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+            "instructions": {"type": ["string", "null"]},
+            "max_output_tokens": {"type": ["integer", "null"], "minimum": 1},
+            "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+            "tools": {"type": "array", "items": {"type": "object"}},
+            "tool_choice": {},
+            "previous_response_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 128},
+            "store": {"type": "boolean"},
+            "stream": {"type": "boolean"},
+            "metadata": {"type": ["object", "null"], "additionalProperties": {"type": "string"}, "maxProperties": 16},
+        },
+        "required": ["input"],
+    },
+    "ResponseObject": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"const": "response"},
+            "created_at": _INT,
+            "status": {"enum": ["completed", "failed", "incomplete", "in_progress"]},
+            "model": {"type": "string"},
+            "output": {"type": "array", "items": {"type": "object", "required": ["type"]}},
+            "usage": {"type": ["object", "null"]},
+            "error": {"type": ["object", "null"]},
+            "previous_response_id": {"type": ["string", "null"]},
+        },
+        "required": ["id", "object", "created_at", "status", "model", "output"],
+    },
     "ModelList": _closed(
         {"object": {"const": "list"}, "data": {"type": "array", "items": _ref("Model")}}, ["object", "data"]
     ),
@@ -124,19 +156,32 @@ _SCHEMAS: dict[str, Any] = {
     "ChatMessage": {
         "type": "object",
         "description": "Client `system`/`developer` messages are dropped (the agent's system prompt is used); "
-        "`tool`/`function` messages and `tool_calls` of earlier turns are dropped; the last message must be `user`.",
+        "`tool_calls` and `tool` messages of earlier turns and OpenWebUI tool panels are folded into notes. The last "
+        "message must be `user`, or (client tools) the `tool` results answering every call of the assistant message "
+        "before them.",
         "properties": {
             "role": {"enum": ["system", "developer", "user", "assistant", "tool", "function"]},
             "content": {
                 "oneOf": [{"type": "string"}, {"type": "null"}, {"type": "array", "items": _ref("ContentPart")}]
             },
+            "tool_calls": {
+                "description": "Assistant messages: OpenAI tool calls (each `id`, `function.name`, "
+                "`function.arguments`); checked strictly after the last user message, folded when earlier."
+            },
+            "tool_call_id": {"description": "Tool messages: the id of the call answered (a string)."},
         },
         "required": ["role"],
     },
     "ChatCompletionRequest": {
         "type": "object",
-        "description": "Other OpenAI fields (temperature, tools, stream_options, ...) are accepted and ignored.",
+        "description": "Other OpenAI fields (temperature, stream_options, ...) are accepted and ignored.",
         "properties": {
+            "tools": {
+                "type": ["array", "null"],
+                "items": _ref("FunctionTool"),
+                "description": "Client tools: offered only by an agent with [agent.client_tools], else ignored.",
+            },
+            "tool_choice": {"description": '`"none"` offers no client tools; other values are ignored.'},
             "model": {**_STRING_OR_NULL, "description": "Agent id or name; optional with one agent or DEFAULT_AGENT."},
             "messages": {"type": "array", "minItems": 1, "items": _ref("ChatMessage")},
             "stream": {"type": ["boolean", "null"]},
@@ -155,6 +200,30 @@ _SCHEMAS: dict[str, Any] = {
         },
         "required": ["messages"],
     },
+    "FunctionTool": {
+        "type": "object",
+        "properties": {
+            "type": {"const": "function"},
+            "function": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "description": {"type": "string"},
+                    "parameters": {"type": "object"},
+                },
+                "required": ["name"],
+            },
+        },
+        "required": ["function"],
+    },
+    "ToolCall": _closed(
+        {
+            "id": {"type": "string"},
+            "type": {"const": "function"},
+            "function": _closed({"name": {"type": "string"}, "arguments": {"type": "string"}}, ["name", "arguments"]),
+        },
+        ["id", "type", "function"],
+    ),
     "Usage": _closed(
         {"prompt_tokens": _INT, "completion_tokens": _INT, "total_tokens": _INT},
         ["prompt_tokens", "completion_tokens", "total_tokens"],
@@ -173,9 +242,14 @@ _SCHEMAS: dict[str, Any] = {
                     {
                         "index": {"const": 0},
                         "message": _closed(
-                            {"role": {"const": "assistant"}, "content": {"type": "string"}}, ["role", "content"]
+                            {
+                                "role": {"const": "assistant"},
+                                "content": {"type": ["string", "null"]},
+                                "tool_calls": {"type": "array", "minItems": 1, "items": _ref("ToolCall")},
+                            },
+                            ["role", "content"],
                         ),
-                        "finish_reason": {"enum": ["stop", "length"]},
+                        "finish_reason": {"enum": ["stop", "length", "tool_calls"]},
                     },
                     ["index", "message", "finish_reason"],
                 ),
@@ -211,16 +285,11 @@ _SCHEMAS: dict[str, Any] = {
                             {
                                 "role": {"const": "assistant"},
                                 "content": {"type": "string"},
-                                "tool_calls": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "maxItems": 1,
-                                    "items": _ref("ToolCallDelta"),
-                                },
+                                "tool_calls": {"type": "array", "minItems": 1, "items": _ref("ToolCallDelta")},
                             },
                             [],
                         ),
-                        "finish_reason": {"enum": ["stop", "length"]},
+                        "finish_reason": {"enum": ["stop", "length", "tool_calls"]},
                     },
                     ["index", "delta"],
                 ),
@@ -264,10 +333,10 @@ _SCHEMAS: dict[str, Any] = {
             "duration_ms": _INT,
             "success": {"type": "boolean"},
             "result": {"type": "string"},
-            "error": {"type": "string"},
+            "error_message": {"type": "string"},
         },
         ["tool_id", "tool_name", "duration_ms", "success"],
-        "event: aura.tool_complete (`result` on success, truncated; `error` on failure, in full)",
+        "event: aura.tool_complete (`result` on success, truncated; `error_message` on failure, in full)",
     ),
     "AuraReasoningEvent": _event({"content": {"type": "string"}}, ["content"], "event: aura.reasoning"),
     "AuraToolUsageEvent": _event(
@@ -417,6 +486,75 @@ _PATHS: dict[str, Any] = {
                 "401": {"description": "A missing, forged, stale or replayed signature.", **_ERROR_RESPONSE},
                 "404": {"description": "No such approval (code `approval_not_found`).", **_ERROR_RESPONSE},
                 "409": {"description": "Already decided, or expired (a denial).", **_ERROR_RESPONSE},
+                "503": _UNAVAILABLE,
+            },
+        },
+    },
+    "/v1/responses": {
+        "post": {
+            "summary": "Run one agent turn, answered in the OpenAI Responses format",
+            "description": "The same turn as chat completions. `input` is a string or input items (messages, "
+            "`function_call_output` for client tools); `previous_response_id` continues a stored response's "
+            "conversation. With `stream: true` the answer is an SSE stream of Responses events (`event: <type>` + "
+            "`data: <event>`), ending with `response.completed`, `response.incomplete` or `response.failed`.",
+            "parameters": [
+                {"name": "X-Chat-Session-Id", "in": "header", "required": False, "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("ResponsesRequest")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "A `response` object, or with `stream: true` an SSE stream of Responses events.",
+                    "content": {
+                        "application/json": {"schema": _ref("ResponseObject")},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                },
+                "400": {"description": "The request is not valid; `param` names the field.", **_ERROR_RESPONSE},
+                "401": _UNAUTHORIZED,
+                "404": {
+                    "description": "Unknown model, or `previous_response_id` not found (code `not_found`).",
+                    **_ERROR_RESPONSE,
+                },
+                "413": {"description": "The body is too large.", **_ERROR_RESPONSE},
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/v1/responses/{response_id}": {
+        "parameters": [
+            {"name": "response_id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        ],
+        "get": {
+            "summary": "A stored response",
+            "responses": {
+                "200": {
+                    "description": "The response.",
+                    "content": {"application/json": {"schema": _ref("ResponseObject")}},
+                },
+                "401": _UNAUTHORIZED,
+                "404": {"description": "Never stored, deleted or expired (code `not_found`).", **_ERROR_RESPONSE},
+                "503": _UNAVAILABLE,
+            },
+        },
+        "delete": {
+            "summary": "Delete a stored response",
+            "responses": {
+                "200": {
+                    "description": "Deleted.",
+                    "content": {
+                        "application/json": {
+                            "schema": _closed(
+                                {"id": {"type": "string"}, "object": {"const": "response"}, "deleted": {"const": True}},
+                                ["id", "object", "deleted"],
+                            )
+                        }
+                    },
+                },
+                "401": _UNAUTHORIZED,
+                "404": {"description": "Never stored, deleted or expired (code `not_found`).", **_ERROR_RESPONSE},
                 "503": _UNAVAILABLE,
             },
         },

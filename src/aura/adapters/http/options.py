@@ -99,6 +99,8 @@ class ServerOptions:
     api_keys: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_api_keys, repr=False)
     cors_allow_origins: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_origins)
     workers: int = attrs.field(default=1, validator=_at_least_one)
+    #: how long `/v1/responses` keeps a stored response (and its conversation) for `previous_response_id`
+    responses_ttl_secs: float = attrs.field(default=86_400.0, validator=_positive)
     reuse_port: bool = False
     #: request header naming the person who answers an approval (recorded with the decision, logged, traced)
     approver_header: str | None = "X-Aura-Approver"

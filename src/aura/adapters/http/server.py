@@ -15,6 +15,7 @@ from aura.adapters.http.observer import ServerObserver
 from aura.adapters.http.options import ServerOptions
 from aura.adapters.http.request_scope import RequestScope, no_request_scope
 from aura.domain.agent import Agent
+from aura.ports.session_store import SessionStore
 from aura.ports.tracer import Tracer
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ async def run_server(
     stop_signals: Sequence[signal.Signals] = STOP_SIGNALS,
     on_listening: Callable[[int], None] | None = None,
     request_scope: RequestScope = no_request_scope,
+    session_store: SessionStore | None = None,
 ) -> int:
     """Serve `agents` until one of `stop_signals`, shut down gracefully, close the agents; returns the exit code.
 
@@ -114,6 +116,7 @@ async def run_server(
             observer=observer,
             extra_routes=extra_routes,
             request_scope=request_scope,
+            session_store=session_store,
         )
     except UnknownDefaultAgent as error:
         logger.error("%s", error)

@@ -1,9 +1,15 @@
 """Encoding `TurnEvent`s as OpenAI `chat.completion.chunk` SSE frames and `aura.*` events.
 
 Pure and synchronous: one `ChunkEncoder` per streamed response keeps the little state the wire
-format needs (has the role been sent, the per-response tool-call index, turn usage so far) and
-returns the bytes to write. The wire format is SPEC-reference §3: `data: <json>\\n\\n` chunks,
-`event: aura.<name>\\ndata: <json>\\n\\n` events, `: heartbeat\\n\\n` comments, `data: [DONE]\\n\\n`.
+format needs (has the role been sent, turn usage so far) and returns the bytes to write. Frames:
+`data: <json>\\n\\n` chunks, `event: aura.<name>\\ndata: <json>\\n\\n` events, `: heartbeat\\n\\n`
+comments, `data: [DONE]\\n\\n`.
+
+Tools the server runs never appear as `delta.tool_calls`: a client would take them for calls it
+must run itself. They show as `aura.*` events (custom events on) and, in `open-web-ui` mode, as
+OpenWebUI's own tool panels inside the content. Only calls of client tools are streamed as
+`tool_calls`, at the end of the response, with `finish_reason: "tool_calls"`. The first chunk of
+every stream carries `delta.role = "assistant"`, whatever else it carries.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from aura.adapters.http.openwebui import render_tool_panel
 from aura.adapters.http.options import ServerOptions, ToolResultMode
 from aura.domain.events import (
     ApprovalDecided,
@@ -41,23 +48,6 @@ DONE = b"data: [DONE]\n\n"
 TRUNCATION_MARKER = "... [truncated]"
 _PLACEHOLDER = "\x00"  # stands for the text in the content-delta template (its last string)
 
-# Text results starting with one of these are failures even when the toolset did not flag them
-# (SPEC-reference §3.5: the union of the prefixes the original checks and the ones it documents).
-TOOL_ERROR_PREFIXES = (
-    "Tool returned error: ",
-    "Tool returned an error: ",
-    "Tool execution failed: ",
-    "Tool not found: ",
-    "Invalid tool arguments: ",
-    "MCP error: ",
-    "HTTP error: ",
-    "JSON error: ",
-    "JsonError: ",
-    "Timeout: ",
-    "ToolCallError: ",
-)
-
-
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
@@ -81,7 +71,7 @@ def truncate_utf8(text: str, limit: int) -> str:
     """Cut `text` to at most `limit` UTF-8 bytes on a character boundary, marking the cut.
 
     `limit == 0` means no truncation. The marker is appended after the cut, so the result may be
-    longer than `limit` (SPEC-reference §3.6).
+    longer than `limit`.
     """
     encoded = text.encode()
     if limit <= 0 or len(encoded) <= limit:
@@ -90,7 +80,8 @@ def truncate_utf8(text: str, limit: int) -> str:
 
 
 def tool_succeeded(result: ToolResult) -> bool:
-    return not result.is_error and not result.content.startswith(TOOL_ERROR_PREFIXES)
+    """The toolset's own verdict: failures travel as `is_error`, never guessed from the text."""
+    return not result.is_error
 
 
 def usage_json(usage: Usage) -> dict[str, int]:
@@ -102,15 +93,28 @@ def usage_json(usage: Usage) -> dict[str, int]:
 
 
 def finish_reason_of(final: TurnFinished, max_tokens: int | None) -> str:
-    """`length` when the model hit its limit or the client's `max_tokens` was reached, else `stop`.
+    """`tool_calls` when client tools were called, `length` when the model hit its limit or the client's
+    `max_tokens` was reached, else `stop`.
 
-    `tool_calls` is never reported: tools run on the server, so the client has nothing to do.
+    Server-side tools never make it `tool_calls`: the server runs them, the client has nothing to do.
     """
+    if final.client_tool_calls and final.error is None:
+        return "tool_calls"
     if final.finish_reason is FinishReason.LENGTH:
         return "length"
     if max_tokens is not None and final.usage is not None and final.usage.completion_tokens >= max_tokens:
         return "length"
     return "stop"
+
+
+def after_panel(text: str) -> str:
+    """Text that follows a tool panel starts a new paragraph (the panel ends with one newline)."""
+    return text if text.startswith("\n") else f"\n{text}"
+
+
+def tool_call_json(call: ToolCall) -> dict[str, Any]:
+    """A client tool call as in an OpenAI `message.tool_calls` entry."""
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
 def _parsed_arguments(arguments: str) -> Any:
@@ -145,8 +149,7 @@ class ChunkEncoder:
         self.max_tokens = max_tokens
         self.role_sent = False
         self.text_sent = False
-        self._next_tool_index = 0
-        self._tool_index: dict[str, int] = {}
+        self._after_panel = False
         self._first_prompt_tokens = 0
         self._completion_tokens = 0
         self.finished = False
@@ -167,6 +170,11 @@ class ChunkEncoder:
     # --- frames -------------------------------------------------------------------------------
 
     def chunk(self, delta: dict[str, Any], finish_reason: str | None = None, usage: Usage | None = None) -> bytes:
+        if not self.role_sent:
+            # The first chunk names the role whatever it carries: LangChain builds a generic message chunk
+            # (and drops tool-call pieces) from a stream whose first chunk has no `role`.
+            self.role_sent = True
+            delta = {"role": "assistant", **delta}
         choice: dict[str, Any] = {"index": 0, "delta": delta}
         if finish_reason is not None:
             choice["finish_reason"] = finish_reason
@@ -192,13 +200,8 @@ class ChunkEncoder:
     def text(self, text: str) -> bytes:
         self.text_sent = self.text_sent or bool(text)
         if not self.role_sent:
-            self.role_sent = True
-            return self.chunk({"role": "assistant", "content": text})
+            return self.chunk({"content": text})
         return f"data: {self._content_prefix}{encode_basestring(text)}{self._content_suffix}\n\n".encode()
-
-    def _tool_call_delta(self, index: int, call_id: str, name: str, arguments: str) -> bytes:
-        call = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
-        return self.chunk({"tool_calls": [call]})
 
     # --- events -------------------------------------------------------------------------------
 
@@ -216,7 +219,12 @@ class ChunkEncoder:
         if self.finished:
             return []
         if isinstance(event, TextDelta):
-            return [self.text(event.text)] if event.text else []
+            if not event.text:
+                return []
+            if self._after_panel:
+                self._after_panel = False
+                return [self.text(after_panel(event.text))]
+            return [self.text(event.text)]
         if isinstance(event, ReasoningDelta):
             return [self.event("aura.reasoning", {"content": event.text})] if self.emit_reasoning and event.text else []
         if isinstance(event, ToolRequested):
@@ -258,15 +266,10 @@ class ChunkEncoder:
         return [self.event("aura.approval_decided", fields)]
 
     def _requested(self, call: ToolCall) -> list[bytes]:
-        index = self._next_tool_index
-        self._next_tool_index += 1
-        self._tool_index[call.id] = index
-        arguments = "" if self.tool_result_mode is ToolResultMode.OPEN_WEB_UI else call.arguments
-        frames = [self._tool_call_delta(index, call.id, call.name, arguments)]
-        if self.custom_events:
-            fields = {"tool_id": call.id, "tool_name": call.name, "arguments": _parsed_arguments(call.arguments)}
-            frames.append(self.event("aura.tool_requested", fields))
-        return frames
+        if not self.custom_events:
+            return []
+        fields = {"tool_id": call.id, "tool_name": call.name, "arguments": _parsed_arguments(call.arguments)}
+        return [self.event("aura.tool_requested", fields)]
 
     def _started(self, event: ToolStarted) -> list[bytes]:
         if not self.custom_events:
@@ -301,16 +304,18 @@ class ChunkEncoder:
                 fields["success"] = True
                 fields["result"] = truncate_utf8(result.content, self.tool_result_max_length)
             else:
+                # Not `error`: OpenAI-stream parsers (OpenWebUI) take a frame with a top-level `error` for a failed
+                # response, whatever its `event:` line says.
                 fields["success"] = False
-                fields["error"] = result.content
+                fields["error_message"] = result.content
             frames.append(self.event("aura.tool_complete", fields))
         if self.tool_result_mode is ToolResultMode.OPEN_WEB_UI:
-            index = self._tool_index.get(event.call.id)
-            if index is None:
-                logger.warning("no tool call seen for result %s; open-web-ui result delta skipped", event.call.id)
-            else:
-                truncated = truncate_utf8(result.content, self.tool_result_max_length)
-                frames.append(self._tool_call_delta(index, event.call.id, "", truncated))
+            # OpenWebUI's panel is a block of its own: it must start a new paragraph.
+            panel = render_tool_panel(
+                event.call, truncate_utf8(result.content, self.tool_result_max_length), result.is_error
+            )
+            frames.append(self.text(f"\n\n{panel}" if self.text_sent else panel))
+            self._after_panel = True
         return frames
 
     def _round_usage(self, event: RoundUsage) -> list[bytes]:
@@ -339,6 +344,9 @@ class ChunkEncoder:
         frames: list[bytes] = []
         if final.error is not None:
             frames.append(self.text(self._appended(final.error.message)))
+        elif final.client_tool_calls:
+            calls = [{"index": index, **tool_call_json(call)} for index, call in enumerate(final.client_tool_calls)]
+            frames.append(self.chunk({"tool_calls": calls}))
         frames.extend(self._usage_event(final.turn_usage))
         usage = final.usage if final.error is None else None
         frames.append(self.chunk({}, finish_reason_of(final, self.max_tokens), usage))

@@ -1,13 +1,17 @@
-"""One streamed response: the turn-producer task, a bounded frame queue and the response writer.
+"""The supervised-turn runner, and the streamed response built on it.
 
-    agent.run_turn ──► producer task ──► asyncio.Queue(streaming_buffer_size) ──► writer ──► client
-                       (encodes frames,     (producer waits when full:              (heartbeats,
-                        waits when full)     backpressure, nothing dropped)          write failures)
+`TurnRunner` runs one turn in a task and feeds each of its events to a sink, racing it against the
+stream timeout, the first-chunk timeout (when asked) and the phase-2 shutdown signal; it reports how
+the turn ended (`Termination`) and cancels it (with its in-flight tool calls) when it did not end by
+itself or when its caller is cancelled (a client that left). Both answers use it, each with its sink:
 
-A supervisor inside the producer races the turn against the first-chunk timeout, the stream
-timeout and the phase-2 shutdown signal. Whatever ends the stream, the client receives a final
-chunk and `[DONE]` unless it is gone; a disconnected client cancels the turn (and with it the
-in-flight tool calls).
+    agent.run_turn ──► TurnRunner ──► sink
+                                       ├─ SSE: encode frames ──► asyncio.Queue(streaming_buffer_size) ──► writer
+                                       └─ JSON: collect text, usage and the final event ──► one `chat.completion`
+
+The SSE queue applies backpressure (the producer waits when it is full, nothing is dropped); the
+writer sends heartbeats and notices a client that left. Whatever ends a stream, the client receives
+a final chunk and `[DONE]` unless it is gone.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -86,8 +90,103 @@ async def turn_events(
             await aclose()
 
 
+TurnSink = Callable[[TurnEvent], Awaitable[None]]
+"""Receives a turn's events in order; may wait (backpressure)."""
+
+
+class TurnRunner:
+    """Runs one turn under the server's supervision and feeds its events to a sink.
+
+    `first_chunk_timeout` applies `FIRST_CHUNK_TIMEOUT_SECS` (streams: a client sees nothing until
+    the first event); the stream timeout and shutdown always apply. After `run`, `turn_error` says
+    whether the turn ended with a `TurnError`.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        history: Sequence[Message],
+        context: RequestContext,
+        options: ServerOptions,
+        coordinator: ShutdownCoordinator,
+        observation: TurnObservation | None = None,
+        *,
+        first_chunk_timeout: bool,
+    ) -> None:
+        self.agent = agent
+        self.history = history
+        self.context = context
+        self.options = options
+        self.coordinator = coordinator
+        self.observation = observation
+        self.first_chunk_timeout = first_chunk_timeout
+        self.first_event: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Done once the turn produced its first event (for the first-chunk timeout)."""
+        self.turn_error = False
+        """The turn ended with a `TurnError` (provider failure, tool-round limit, context overflow)."""
+
+    async def run(self, sink: TurnSink) -> Termination:
+        """Run the turn to its end (or the server's); never raises for the turn's own failures."""
+        request_id = self.context.request_id
+        turn = asyncio.create_task(self._consume(sink), name=f"turn:{request_id}")
+        try:
+            termination = await self._supervise(turn)
+            if termination is Termination.COMPLETE and (turn.cancelled() or turn.exception() is not None):
+                termination = Termination.FAILED  # logged by `settle` below
+            if termination is not Termination.COMPLETE:
+                logger.info("turn %s ended early: %s", request_id, termination.value)
+                turn.cancel()  # takes effect at the turn's next await: it cannot feed the sink after we return
+            return termination
+        finally:
+            if not turn.done():
+                turn.cancel()
+            await settle(turn, f"turn {request_id}")
+
+    async def _consume(self, sink: TurnSink) -> None:
+        async with turn_events(self.agent, self.history, self.context) as events:
+            first_event = self.first_event
+            async for event in events:
+                if not first_event.done():
+                    first_event.set_result(None)
+                if self.observation is not None:
+                    self.observation.observe(event)
+                if isinstance(event, TurnFinished) and event.error is not None:
+                    self.turn_error = True
+                await sink(event)
+
+    async def _supervise(self, turn: asyncio.Task[None]) -> Termination:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        options = self.options
+        stream_deadline = started + options.streaming_timeout_secs if options.streaming_timeout_secs > 0 else None
+        first_deadline = (
+            started + options.first_chunk_timeout_secs
+            if self.first_chunk_timeout and options.first_chunk_timeout_secs > 0
+            else None
+        )
+        first = self.first_event
+        with self.coordinator.stop_signal() as stop:
+            while True:
+                waiters: set[asyncio.Future[Any]] = {turn, stop}
+                deadlines = [stream_deadline] if stream_deadline is not None else []
+                if first_deadline is not None and not first.done():
+                    waiters.add(first)
+                    deadlines.append(first_deadline)
+                timeout = max(0.0, min(deadlines) - loop.time()) if deadlines else None
+                done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if turn in done:
+                    return Termination.COMPLETE
+                if stop in done:
+                    return Termination.SHUTDOWN
+                now = loop.time()
+                if stream_deadline is not None and now >= stream_deadline:
+                    return Termination.STREAM_TIMEOUT
+                if first_deadline is not None and not first.done() and now >= first_deadline:
+                    return Termination.FIRST_CHUNK_TIMEOUT
+
+
 class SseStream:
-    """Streams one turn to one client."""
+    """Streams one turn to one client: a `TurnRunner` whose sink encodes frames into the writer's queue."""
 
     def __init__(
         self,
@@ -99,21 +198,19 @@ class SseStream:
         coordinator: ShutdownCoordinator,
         observation: TurnObservation | None = None,
     ) -> None:
-        self.agent = agent
-        self.history = history
         self.context = context
         self.encoder = encoder
         self.options = options
-        self.coordinator = coordinator
         # None marks the end of the stream.
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=options.streaming_buffer_size)
-        self.first_event: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        """Done once the turn produced its first event (for the first-chunk timeout)."""
-        self.observation = observation
+        self.runner = TurnRunner(agent, history, context, options, coordinator, observation, first_chunk_timeout=True)
         self.termination: Termination | None = None
         self.disconnected = False
-        self.turn_error = False
+
+    @property
+    def turn_error(self) -> bool:
         """The turn ended with a `TurnError` (provider failure, tool-round limit, context overflow)."""
+        return self.runner.turn_error
 
     async def run(self, response: web.StreamResponse) -> None:
         """Write the whole stream to a prepared response; returns when it ended or the client left."""
@@ -158,61 +255,15 @@ class SseStream:
     # --- producer -----------------------------------------------------------------------------
 
     async def _produce(self) -> None:
-        turn = asyncio.create_task(self._consume_turn(), name=f"turn:{self.context.request_id}")
-        try:
-            termination = await self._supervise(turn)
-            if termination is Termination.COMPLETE and (turn.cancelled() or turn.exception() is not None):
-                termination = Termination.FAILED  # logged by `settle` below
-            self.termination = termination
-            if termination is not Termination.COMPLETE:
-                logger.info("stream %s ended early: %s", self.context.request_id, termination.value)
-                turn.cancel()  # takes effect at the turn's next await: it cannot add frames after ours
-            for frame in self.encoder.interrupted(termination_note(termination, self.options)):
-                await self.queue.put(frame)
-            await self.queue.put(None)
-        finally:
-            if not turn.done():
-                turn.cancel()
-            await settle(turn, f"turn {self.context.request_id}")
+        termination = await self.runner.run(self._encode)
+        self.termination = termination
+        for frame in self.encoder.interrupted(termination_note(termination, self.options)):
+            await self.queue.put(frame)
+        await self.queue.put(None)
 
-    async def _consume_turn(self) -> None:
-        async with turn_events(self.agent, self.history, self.context) as events:
-            first_event = self.first_event
-            async for event in events:
-                if not first_event.done():
-                    first_event.set_result(None)
-                if self.observation is not None:
-                    self.observation.observe(event)
-                if isinstance(event, TurnFinished) and event.error is not None:
-                    self.turn_error = True
-                for frame in self.encoder.encode(event):
-                    await self.queue.put(frame)
-
-    async def _supervise(self, turn: asyncio.Task[None]) -> Termination:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        options = self.options
-        stream_deadline = started + options.streaming_timeout_secs if options.streaming_timeout_secs > 0 else None
-        first_deadline = started + options.first_chunk_timeout_secs if options.first_chunk_timeout_secs > 0 else None
-        first = self.first_event
-        with self.coordinator.stop_signal() as stop:
-            while True:
-                waiters: set[asyncio.Future[Any]] = {turn, stop}
-                deadlines = [stream_deadline] if stream_deadline is not None else []
-                if first_deadline is not None and not first.done():
-                    waiters.add(first)
-                    deadlines.append(first_deadline)
-                timeout = max(0.0, min(deadlines) - loop.time()) if deadlines else None
-                done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if turn in done:
-                    return Termination.COMPLETE
-                if stop in done:
-                    return Termination.SHUTDOWN
-                now = loop.time()
-                if stream_deadline is not None and now >= stream_deadline:
-                    return Termination.STREAM_TIMEOUT
-                if first_deadline is not None and not first.done() and now >= first_deadline:
-                    return Termination.FIRST_CHUNK_TIMEOUT
+    async def _encode(self, event: TurnEvent) -> None:
+        for frame in self.encoder.encode(event):
+            await self.queue.put(frame)
 
 
 class _Heartbeat:

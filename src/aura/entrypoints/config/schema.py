@@ -193,6 +193,27 @@ def llm_model_name(llm: LlmConfig) -> str:
 
 
 @attrs.frozen(kw_only=True)
+class ClientToolsSection:
+    """`[agent.client_tools]`: offer the request's own `tools` to the model; the client runs them."""
+
+    enabled: bool = False
+    #: Shell-style patterns (`*`, `?`, `[abc]`) of client tool names that may be offered.
+    allow: tuple[str, ...] = ("*",)
+
+
+@attrs.frozen(kw_only=True)
+class BackgroundTasksSection:
+    """`[agent.background_tasks]`: how a chat UI's title / tags / follow-up / autocomplete requests are answered."""
+
+    #: Another agent (id or name) that answers them; default: this agent.
+    agent: str | None = None
+    #: False: answered without tools.
+    tools: bool = True
+    #: Output cap for them (the lower of this and the answering agent's own cap).
+    max_tokens: int | None = lenient_uint()
+
+
+@attrs.frozen(kw_only=True)
 class AgentSection:
     """The `[agent]` table: identity, prompt and runtime behaviour."""
 
@@ -217,6 +238,8 @@ class AgentSection:
     tool_timeout_secs: float = 300.0
     #: Tool results longer than this are cut (with a marker) before the model sees them; 0 = no limit.
     max_tool_result_chars: int = lenient_uint(100_000)
+    client_tools: ClientToolsSection = attrs.field(factory=ClientToolsSection)
+    background_tasks: BackgroundTasksSection = attrs.field(factory=BackgroundTasksSection)
 
     @property
     def id(self) -> str:
