@@ -46,15 +46,6 @@ pytestmark = [
     ),
 ]
 
-NEEDS_CLIENTS_BRANCH = pytest.mark.xfail(
-    strict=False,
-    reason="issue 14: server tool calls must not reach the client as tool_calls deltas, and the first chunk must "
-    "carry role 'assistant' (the 'clients' work)",
-)
-NEEDS_CLIENT_TOOLS = pytest.mark.xfail(
-    strict=False,
-    reason="issue 14: needs the [agent.client_tools] option (the 'clients' work); flip once it is on main",
-)
 
 AGENT_CONFIG = """
 [llm]
@@ -199,14 +190,12 @@ def test_stream_assembles_an_ai_message_chunk_with_the_answer(aura: str) -> None
     assert answer["content"] == "You said: Hello there"
 
 
-@NEEDS_CLIENTS_BRANCH
 def test_first_chunk_has_the_assistant_role_when_a_server_tool_runs(aura: str) -> None:
     chunks = raw_chunks(aura, "echo-agent", "Please call echo with hello")
     assert chunks[0]["choices"][0]["delta"].get("role") == "assistant", chunks[0]
     assert all("tool_calls" not in chunk["choices"][0]["delta"] for chunk in chunks if chunk["choices"])
 
 
-@NEEDS_CLIENTS_BRANCH
 def test_stream_with_a_server_tool_is_one_ai_message_without_tool_calls(aura: str) -> None:
     [answer] = langchain("tools-stream", aura, "echo-agent", "Please call echo with hello")["requests"]
     assert set(answer["chunk_classes"]) == {"AIMessageChunk"}, answer["chunk_classes"]
@@ -216,7 +205,6 @@ def test_stream_with_a_server_tool_is_one_ai_message_without_tool_calls(aura: st
     assert answer["tool_calls"] == []
 
 
-@NEEDS_CLIENT_TOOLS
 @pytest.mark.parametrize("scenario", ["tools-stream", "tools-invoke"])
 def test_a_client_tool_call_reaches_langchain_and_its_result_continues_the_turn(
     aura_with_client_tools: str, scenario: str
@@ -231,7 +219,6 @@ def test_a_client_tool_call_reaches_langchain_and_its_result_continues_the_turn(
     assert second["content"] == f"get_weather returned: {WEATHER_RESULT}."
 
 
-@NEEDS_CLIENT_TOOLS
 def test_a_round_mixing_a_server_tool_and_a_client_tool_hands_only_the_client_tool_over(
     aura_with_client_tools: str,
 ) -> None:

@@ -219,7 +219,14 @@ class ChatCompletionsHandler:
         logger.debug("background task %s: answered by %s (tools=%s)", kind, target.id, policy.tools)
         # A per-request view of the agent: same model client and toolsets, other settings. Never closed here.
         settings = attrs.evolve(settings, max_tokens=max_tokens, turn_depth=settings.turn_depth if policy.tools else 0)
-        return Agent(settings, target.model, target.toolsets, tracer=target.tracer, clock=target.clock)
+        return Agent(
+            settings,
+            target.model,
+            target.toolsets,
+            tracer=target.tracer,
+            clock=target.clock,
+            approval_gate=target.approval_gate,
+        )
 
     def _client_tools(self, agent: Agent, chat_request: ChatCompletionRequest) -> tuple[ToolSpec, ...]:
         """The request's `tools` when the agent accepts client tools; a 400 for a continuation it cannot accept."""
