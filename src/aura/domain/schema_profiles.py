@@ -259,6 +259,7 @@ class _StrictChecker:
 
 _MISSING: Final[Any] = object()
 _MAX_MERGE_DEPTH: Final = 16
+_MAX_INLININGS: Final = 64
 
 
 def _pointer_target(root: Mapping[str, Any], ref: str) -> Any:
@@ -399,6 +400,7 @@ class _Rewriter:
         self._def_names: dict[str, str] = {}  # pointer -> name in the output's $defs
         self._defs: dict[str, Any] = {}
         self._pending: list[tuple[str, Any]] = []
+        self._inlinings = 0  # `allOf` references merged in so far (bounded: a reference may lead back to itself)
 
     def run(self) -> JsonSchema:
         root = object_root(self._doc)
@@ -543,6 +545,11 @@ class _Rewriter:
     def _inlined(self, member: Any) -> Any:
         """An ``allOf`` member that is a local reference, as the schema it points to (to be merged)."""
         if isinstance(member, Mapping) and isinstance(member.get("$ref"), str):
+            if member["$ref"] == "#" or self._inlinings >= _MAX_INLININGS:
+                # a recursive `allOf` (the root, or a definition that leads back to itself): merging it in again
+                # adds no property, and copying it while it grows would never end
+                return {k: v for k, v in member.items() if k != "$ref"}
+            self._inlinings += 1
             target = _pointer_target(self._doc, member["$ref"])
             if isinstance(target, Mapping):
                 return _merge({k: v for k, v in member.items() if k != "$ref"}, copy.deepcopy(dict(target)))
