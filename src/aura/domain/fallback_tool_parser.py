@@ -34,11 +34,12 @@ import ast
 import json
 import math
 import re
-import secrets
 import warnings
 from collections.abc import Collection, Iterator
 
 import attrs
+
+from aura.domain.messages import new_tool_call_id
 
 __all__ = [
     "ParsedToolCall",
@@ -57,9 +58,8 @@ class ParsedToolCall:
     arguments: str
 
 
-def synthetic_tool_call_id() -> str:
-    """An id for a text-parsed call, shaped like the provider ids clients already handle."""
-    return "call_" + secrets.token_hex(12)
+synthetic_tool_call_id = new_tool_call_id
+"""An id for a text-parsed call (the one id generator, `aura.domain.messages.new_tool_call_id`)."""
 
 
 def might_contain_tool_call(text: str) -> bool:

@@ -23,14 +23,16 @@ Every provider is a singleton within its container: one container, one agent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 from dependency_injector import containers, providers
 
-from aura.domain.agent import Agent, AgentSettings
+from aura.domain.agent import Agent, AgentSettings, close_agents, start_agents
 from aura.domain.approvals import ApprovalGate
 from aura.entrypoints.config.errors import ConfigError
-from aura.entrypoints.config.loader import AgentFile, LoadedConfig
+from aura.entrypoints.config.loader import AgentFile, LoadedConfig, load_config
 from aura.entrypoints.config.schema import AgentConfig
 from aura.entrypoints.factories import build_agent_settings, build_approval_gate, build_chat_model, build_toolsets
 from aura.ports.chat_model import ChatModel
@@ -99,15 +101,34 @@ def build_agent(
 
 
 def build_agents(
-    loaded: LoadedConfig, *, tracer: Tracer | None = None, session_store: SessionStore | None = None
+    config: LoadedConfig | str | Path, *, tracer: Tracer | None = None, session_store: SessionStore | None = None
 ) -> list[Agent]:
-    """Every loaded agent, in load order. Clients are created but nothing is connected yet:
+    """Every agent of a config (a `LoadedConfig`, or a file or directory to load), in load order.
 
-    MCP toolsets still need `await toolset.start()` (the server does it at startup). Agents with an `[approval]`
-    table park turns in `session_store` (a per-process in-memory store when None).
+    Clients are created but nothing is connected yet: start them with `start_agents` (or each agent's
+    `start()` / `async with agent`), as `open_agents` does. Agents with an `[approval]` table park turns in
+    `session_store` (a per-process in-memory store when None). Raises `ConfigError`.
     """
+    loaded = config if isinstance(config, LoadedConfig) else load_config(config)
     if session_store is None and any(agent_file.config.approval is not None for agent_file in loaded.agents):
         from aura.adapters.sessions.in_memory import InMemorySessionStore
 
         session_store = InMemorySessionStore()
     return [build_agent(agent_file, tracer=tracer, session_store=session_store) for agent_file in loaded.agents]
+
+
+@asynccontextmanager
+async def open_agents(
+    config: LoadedConfig | str | Path, *, tracer: Tracer | None = None, session_store: SessionStore | None = None
+) -> AsyncIterator[list[Agent]]:
+    """Build every agent of a config, start their toolsets, and close them all on exit.
+
+        async with open_agents("configs/") as agents:
+            final = await agents[0].run("Is checkout healthy?")
+    """
+    agents = build_agents(config, tracer=tracer, session_store=session_store)
+    try:
+        await start_agents(agents)
+        yield agents
+    finally:
+        await close_agents(agents)

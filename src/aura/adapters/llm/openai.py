@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
@@ -65,6 +64,7 @@ from aura.domain.messages import (
     ToolCall,
     ToolResultMessage,
     UserMessage,
+    new_tool_call_id,
 )
 from aura.domain.schema_profiles import OPENAI, OfferedTool, OfferedTools, SchemaProfile, ToolSchemas
 from aura.domain.usage import Usage
@@ -314,7 +314,7 @@ class ChatCompletionStreamReader:
                 raise malformed(self.provider, f"tool call #{index} has no function name")
             partial.emitted = True
             arguments = "".join(partial.argument_pieces).strip() or "{}"
-            call_id = partial.id or f"call_{uuid.uuid4().hex[:24]}"
+            call_id = partial.id or new_tool_call_id()
             events.append(ToolCallReady(ToolCall(call_id, partial.name, arguments)))
         return events
 
