@@ -293,12 +293,9 @@ async def start_agents(agents: Sequence[Agent]) -> None:
     """Start every agent's toolsets at once, so startup takes as long as the slowest server, not the sum.
 
     The first failure (a required MCP server that is down) is raised as it is and the starts still running
-    are cancelled. Each agent's tools are discovered and logged, so the first request pays nothing.
+    are cancelled. Each agent's tools are discovered too, so the first request pays nothing.
     """
     await _all_or_first_failure([agent.start() for agent in agents])
-    for agent in agents:
-        registry = await agent.tool_registry()
-        logger.info("Loaded agent '%s' (%s) with %d tool(s)", agent.id, agent.model_string, len(registry.tools))
 
 
 async def _all_or_first_failure(coroutines: Sequence[Coroutine[Any, Any, None]]) -> None:

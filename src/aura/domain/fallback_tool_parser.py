@@ -2,7 +2,7 @@
 
 Some models served by Ollama or llama.cpp ignore native tool calling and write the call into their
 answer. When fallback parsing is on, the adapter runs the answer through this module and turns what it
-finds into ordinary tool calls (spec §8). Formats are tried in this order; the first format that yields
+finds into ordinary tool calls. Formats are tried in this order; the first format that yields
 a call to an *available* tool wins, and calls naming other tools are skipped:
 
 1. JSON ``{"name": ..., "parameters"|"arguments": {...}}``: the whole text as one object or a list of
@@ -63,7 +63,7 @@ synthetic_tool_call_id = new_tool_call_id
 
 
 def might_contain_tool_call(text: str) -> bool:
-    """Cheap check (spec §8.3) for whether ``text`` is worth buffering and parsing."""
+    """Cheap check for whether ``text`` is worth buffering and parsing (prose must not be held back)."""
     trimmed = text.strip()
     return (
         (trimmed.startswith("{") and '"name"' in trimmed)

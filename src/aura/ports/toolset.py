@@ -42,3 +42,14 @@ class StartableToolset(Toolset, Protocol):
     """
 
     async def start(self) -> None: ...
+
+
+@runtime_checkable
+class ConnectedToolset(Toolset, Protocol):
+    """A toolset backed by a connection whose state is worth watching (an MCP server).
+
+    `connected` is read at every metrics scrape (`aura_mcp_server_up`): it must be cheap and never block.
+    """
+
+    @property
+    def connected(self) -> bool: ...

@@ -1,7 +1,7 @@
 """Parsing and validating the body of `POST /v1/chat/completions` into domain messages.
 
 Validation errors name the offending field (`messages[2].role`) so a client can fix its request
-without reading server logs. Mapping follows SPEC-reference §2.6: client system messages are
+without reading server logs. Client system messages are
 dropped (the agent's own system prompt is the only one), empty messages and tool traffic of
 earlier turns are dropped, and the last message must come from the user.
 """
@@ -279,7 +279,7 @@ def _history(messages: list[tuple[str, Content]]) -> tuple[Message, ...]:
         elif role == "assistant":
             history.append(AssistantMessage(_text_of(content)))
         # tool / function results of earlier turns are dropped: tools run server-side, and their
-        # structure is never reconstructed from client history (SPEC-reference §2.6).
+        # structure is never reconstructed from client history.
     if dropped_system:
         logger.info(
             "dropped %d client system message(s) from the history; the agent's system prompt is used", dropped_system

@@ -2,7 +2,7 @@
 
 Pure and synchronous: one `ChunkEncoder` per streamed response keeps the little state the wire
 format needs (has the role been sent, the per-response tool-call index, turn usage so far) and
-returns the bytes to write. The wire format is SPEC-reference §3: `data: <json>\\n\\n` chunks,
+returns the bytes to write. The wire format (docs/streaming-api-guide.md): `data: <json>\\n\\n` chunks,
 `event: aura.<name>\\ndata: <json>\\n\\n` events, `: heartbeat\\n\\n` comments, `data: [DONE]\\n\\n`.
 """
 
@@ -42,7 +42,7 @@ TRUNCATION_MARKER = "... [truncated]"
 _PLACEHOLDER = "\x00"  # stands for the text in the content-delta template (its last string)
 
 # Text results starting with one of these are failures even when the toolset did not flag them
-# (SPEC-reference §3.5: the union of the prefixes the original checks and the ones it documents).
+# (the prefixes toolsets and MCP servers are known to write, so clients still see those results as failures).
 TOOL_ERROR_PREFIXES = (
     "Tool returned error: ",
     "Tool returned an error: ",
@@ -81,7 +81,7 @@ def truncate_utf8(text: str, limit: int) -> str:
     """Cut `text` to at most `limit` UTF-8 bytes on a character boundary, marking the cut.
 
     `limit == 0` means no truncation. The marker is appended after the cut, so the result may be
-    longer than `limit` (SPEC-reference §3.6).
+    longer than `limit` (clients show it as is; a cut must stay visible).
     """
     encoded = text.encode()
     if limit <= 0 or len(encoded) <= limit:

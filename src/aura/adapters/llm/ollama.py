@@ -10,7 +10,7 @@ Choices worth knowing (see docs/ollama-guide.md):
   `keep_alive` are request fields in Ollama's API, not options, so they are lifted out of `options`.
   `agent.max_tokens` becomes `num_predict` unless `options` already sets it.
 - Ollama sends complete tool calls without ids: each gets a synthetic `call_<24 hex>` id.
-- `fallback_tool_parsing=True` recovers tool calls a model wrote as text (spec §8) with the domain's
+- `fallback_tool_parsing=True` recovers tool calls a model wrote as text with the domain's
   `StreamingToolCallDetector`: prose streams immediately, text that turns out to be a call to an
   offered tool is withheld and becomes `ToolCallReady`. A native tool call switches the fallback off
   for the rest of that response (the held-back text is then shown as it was).

@@ -3,7 +3,7 @@
 Streaming always uses `stream_options.include_usage`, so the last chunk carries usage; servers that ignore it
 still finish cleanly, just without a `UsageReported`.
 
-Parameter mapping (SPEC-reference §4.7):
+Parameter mapping:
 - `max_tokens` is sent as `max_completion_tokens` to OpenAI reasoning models (o1, o3, o4, gpt-5 — they reject
   `max_tokens`) and as `max_tokens` to everything else, because most compatible servers only know `max_tokens`.
 - `reasoning_effort` is sent only to those reasoning models; for any other model it is dropped with a warning
