@@ -83,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "StartableToolset": "aura.ports.toolset",
     "VectorStore": "aura.ports.vector_store",
     "Embedder": "aura.ports.vector_store",
+    "SessionStore": "aura.ports.session_store",
     "Tracer": "aura.ports.tracer",
     "Span": "aura.ports.tracer",
     "SpanKind": "aura.ports.tracer",
@@ -100,6 +101,7 @@ _EXPORTS: dict[str, str] = {
     "InMemoryVectorStore": "aura.adapters.vectors.in_memory",
     "QdrantVectorStore": "aura.adapters.vectors.qdrant",
     "OpenAIEmbedder": "aura.adapters.embeddings.openai",
+    "InMemorySessionStore": "aura.adapters.sessions.in_memory",
     # from configuration: the one assembly point
     "AgentContainer": "aura.entrypoints.container",
     "build_agents": "aura.entrypoints.container",
@@ -150,6 +152,7 @@ __all__ = [
     "FunctionToolset",
     "GeminiChatModel",
     "GenerationSettings",
+    "InMemorySessionStore",
     "InMemoryVectorStore",
     "McpServerUnavailable",
     "McpToolset",
@@ -172,6 +175,7 @@ __all__ = [
     "ScriptedRound",
     "SearchHit",
     "ServerOptions",
+    "SessionStore",
     "Span",
     "SpanKind",
     "SseTransport",
@@ -246,6 +250,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; kept equal to `_EXPORTS` b
         StdioTransport,
         StreamableHttpTransport,
     )
+    from aura.adapters.sessions.in_memory import InMemorySessionStore
     from aura.adapters.tools.python_functions import FunctionToolset
     from aura.adapters.vectors.in_memory import InMemoryVectorStore
     from aura.adapters.vectors.qdrant import QdrantVectorStore
@@ -284,6 +289,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; kept equal to `_EXPORTS` b
     from aura.entrypoints.container import AgentContainer, build_agents, open_agents
     from aura.ports.chat_model import ChatModel, ChatRequest, GenerationSettings
     from aura.ports.clock import Clock, SystemClock
+    from aura.ports.session_store import SessionStore
     from aura.ports.toolset import StartableToolset, Toolset
     from aura.ports.tracer import NoopTracer, Span, SpanKind, Tracer
     from aura.ports.vector_store import Document, Embedder, SearchHit, VectorStore

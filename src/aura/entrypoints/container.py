@@ -155,8 +155,8 @@ async def open_agents(
 ) -> AsyncIterator[list[Agent]]:
     """Build every agent of a config, start their toolsets, and close them all on exit.
 
-        async with open_agents("configs/") as agents:
-            final = await agents[0].run("Is checkout healthy?")
+    async with open_agents("configs/") as agents:
+        final = await agents[0].run("Is checkout healthy?")
     """
     agents = build_agents(config, tracer=tracer, session_store=session_store)
     try:
