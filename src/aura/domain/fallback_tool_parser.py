@@ -412,8 +412,8 @@ _ESCAPES = {
     '"': '"',
 }
 
-_STRING_SPECIAL = {"'": re.compile(r"['\\]"), '"': re.compile(r'["\\]')}
-_NESTED_SPECIAL = re.compile(r"[\[\]{}'\"]")
+_STRING_STOPS = {"'": re.compile(r"['\\]"), '"': re.compile(r'["\\]')}
+_NESTED_STOPS = re.compile(r"[\[\]{}'\"]")
 
 _FAIL = object()  # syntax error: not a pythonic call list
 _SKIP = object()  # readable but unsupported value: drop that pair
@@ -566,7 +566,7 @@ class _PythonicReader:
 
     def _read_string(self, quote: str) -> object:
         text, i = self._text, self.pos + 1
-        special = _STRING_SPECIAL[quote]
+        special = _STRING_STOPS[quote]
         out: list[str] = []
         while (m := special.search(text, i, self._end)) is not None:
             j = m.start()
@@ -591,7 +591,7 @@ class _PythonicReader:
     def _nested_end(self) -> int | None:
         """End of a nested ``[...]``/``{...}`` value; quotes of both kinds are honoured."""
         text, depth, i = self._text, 0, self.pos
-        while (m := _NESTED_SPECIAL.search(text, i, self._end)) is not None:
+        while (m := _NESTED_STOPS.search(text, i, self._end)) is not None:
             j = m.start()
             if not self._budget.spend(j - i):
                 return None
@@ -599,7 +599,7 @@ class _PythonicReader:
             i = j + 1
             if ch in "'\"":
                 # Skip the quoted part; escapes may hide the quote character.
-                special = _STRING_SPECIAL[ch]
+                special = _STRING_STOPS[ch]
                 while True:
                     q = special.search(text, i, self._end)
                     if q is None:
