@@ -16,6 +16,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from aura.adapters.llm.llamacpp import LlamaCppChatModel
+from aura.domain.schema_profiles import LLAMA_CPP
 from aura.ports.chat_model import ChatModel
 from tests.contract.scenario import (
     FailAfterFirstChunk,
@@ -99,6 +100,7 @@ class LlamaCppHarness:
         reasoning_unsupported="llama-cpp-python streams no separate reasoning channel",
         in_process="llama.cpp runs in this process: there is no HTTP status, retry or wire format to get wrong",
         usage_counted_locally="llama.cpp reports no usage; the adapter counts prompt and streamed tokens itself",
+        schema_profile=LLAMA_CPP,
     )
 
     def __init__(self) -> None:
