@@ -1,7 +1,7 @@
 """Embed Aura with your own model adapter: a tiny rule-based `ChatModel`, a Python tool, no TOML.
 
 Any object with `provider`, `model_name`, `stream(request)` and `aclose()` is a `ChatModel`
-(`aura.ports.chat_model`). This one never calls a network: when the user names a service it asks
+(`aura.ChatModel`). This one never calls a network: when the user names a service it asks
 for the `service_status` tool, and once the tool result is back it answers from it. Swap it for an
 adapter over your in-house LLM gateway and everything else (the turn loop, tools, the HTTP server)
 stays the same.
@@ -17,22 +17,26 @@ import re
 import sys
 from collections.abc import AsyncIterator
 
-from aura.domain.agent import Agent, AgentSettings
-from aura.domain.events import (
+from aura import (
+    Agent,
+    AgentSettings,
+    ChatModel,
+    ChatRequest,
     FinishReason,
+    FunctionToolset,
     ModelEvent,
     ModelFinished,
     TextDelta,
+    ToolCall,
     ToolCallReady,
     ToolCompleted,
     ToolRequested,
+    ToolResultMessage,
     TurnFinished,
+    Usage,
     UsageReported,
+    UserMessage,
 )
-from aura.domain.messages import ToolCall, ToolResultMessage, UserMessage
-from aura.domain.usage import Usage
-from aura.ports.chat_model import ChatModel, ChatRequest
-from aura.testing import FunctionToolset
 
 KNOWN_SERVICES = {
     "checkout": {"status": "degraded", "error_rate": 0.042, "p99_ms": 1840},
@@ -103,16 +107,13 @@ def build_agent() -> Agent:
     """An agent from plain objects: settings, the custom model and a toolset of Python functions."""
     tools = FunctionToolset("status_page")
 
-    @tools.tool(
-        parameters={
-            "type": "object",
-            "properties": {"service": {"type": "string", "description": "Service name, e.g. checkout"}},
-            "required": ["service"],
-            "additionalProperties": False,
-        }
-    )
+    @tools.tool  # the schema the model sees comes from the signature and the docstring
     def service_status(service: str) -> dict[str, object]:
-        """Current status, error rate and p99 latency of one service."""
+        """Current status, error rate and p99 latency of one service.
+
+        Args:
+            service: Service name, e.g. checkout.
+        """
         if service not in KNOWN_SERVICES:
             raise ValueError(f"unknown service {service!r}")
         return {"service": service, **KNOWN_SERVICES[service]}
@@ -128,9 +129,8 @@ def build_agent() -> Agent:
 
 
 async def main(question: str) -> int:
-    agent = build_agent()
-    try:
-        final: TurnFinished | None = None
+    final: TurnFinished | None = None
+    async with build_agent() as agent:  # closes the model and the toolsets on the way out
         # `run_turn` streams every event of the turn; `agent.run(question)` returns just the last one.
         async for event in agent.run_turn(question):
             if isinstance(event, ToolRequested):
@@ -139,8 +139,6 @@ async def main(question: str) -> int:
                 print(f"tool completed: {event.call.name} -> {event.result.content}")
             elif isinstance(event, TurnFinished):
                 final = event
-    finally:
-        await agent.aclose()
     assert final is not None
     if final.error is not None:
         print(f"error: {final.error.message}", file=sys.stderr)

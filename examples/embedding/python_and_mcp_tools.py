@@ -1,10 +1,11 @@
 """Embed Aura with a Python tool next to the tools of an MCP server, no TOML.
 
 The MCP server is this repository's read-only SRE toolbox (`examples/sre_tools/server.py`), spawned
-over stdio with the current interpreter. The Python tool is a plain function in a `FunctionToolset`.
+over stdio with the current interpreter. The Python tool is a plain function in a `FunctionToolset`
+(its schema comes from its signature).
 The agent sees one tool list; it does not know (or care) which tool lives where.
 
-The model is `aura.testing.ScriptedChatModel`, so this runs offline: round 1 calls both tools at
+The model is `ScriptedChatModel` (a test double), so this runs offline: round 1 calls both tools at
 once (they run concurrently), round 2 is a function of the request that reads the two tool results
 and answers from them. Replace it with `OpenAIChatModel(...)` (or any adapter) for a real model.
 
@@ -18,32 +19,34 @@ import json
 import sys
 from pathlib import Path
 
-from aura.adapters.mcp import McpToolset, StdioTransport
-from aura.domain.agent import Agent, AgentSettings
-from aura.domain.events import ToolCompleted, TurnFinished
-from aura.domain.messages import ToolResultMessage
-from aura.ports.chat_model import ChatRequest
-from aura.testing import FunctionToolset, ScriptedChatModel, ScriptedRound, call_tools, reply
+from aura import (
+    Agent,
+    AgentSettings,
+    ChatRequest,
+    FunctionToolset,
+    McpToolset,
+    ScriptedChatModel,
+    ScriptedRound,
+    StdioTransport,
+    ToolCompleted,
+    ToolResultMessage,
+    TurnFinished,
+    call_tools,
+    reply,
+)
 
 SRE_TOOLS_SERVER = Path(__file__).resolve().parents[1] / "sre_tools" / "server.py"
 
 ON_CALL = {"platform": "Dana (+1 555 0100)", "payments": "Sam (+1 555 0142)"}
 
 
-def python_tools() -> FunctionToolset:
-    tools = FunctionToolset("oncall")
-    tools.add(
-        lambda team: {"team": team, "on_call": ON_CALL.get(team, "nobody: escalate to the incident commander")},
-        name="who_is_on_call",
-        description="The engineer on call for a team right now.",
-        parameters={
-            "type": "object",
-            "properties": {"team": {"type": "string"}},
-            "required": ["team"],
-            "additionalProperties": False,
-        },
-    )
-    return tools
+def who_is_on_call(team: str) -> dict[str, str]:
+    """The engineer on call for a team right now.
+
+    Args:
+        team: The team's name, e.g. platform.
+    """
+    return {"team": team, "on_call": ON_CALL.get(team, "nobody: escalate to the incident commander")}
 
 
 def mcp_tools() -> McpToolset:
@@ -68,25 +71,23 @@ async def main() -> int:
             answer_from_tool_results,
         ]
     )
-    mcp = mcp_tools()
     agent = Agent(
         AgentSettings(name="On-call helper", system_prompt="Help the on-call engineer.", turn_depth=2),
         model,
-        [python_tools(), mcp],
+        [FunctionToolset("oncall", [who_is_on_call]), mcp_tools()],
     )
-    try:
-        await mcp.start()  # connect and discover the tools once, as `aura serve` does at startup
+    final: TurnFinished | None = None
+    # Entering connects the MCP server and discovers the tools once, as `aura serve` does at startup;
+    # leaving closes the model and both toolsets, which also stops the MCP server process.
+    async with agent:
         registry = await agent.tool_registry()
         print("tools:", ", ".join(sorted(registry.tools)))
-        final: TurnFinished | None = None
         async for event in agent.run_turn("Is the host stable, and who do I page for platform?"):
             if isinstance(event, ToolCompleted):
                 status = "error" if event.result.is_error else "ok"
                 print(f"tool {event.call.name}: {status}: {event.result.content}")
             elif isinstance(event, TurnFinished):
                 final = event
-    finally:
-        await agent.aclose()  # also stops the MCP server process
     assert final is not None
     if final.error is not None:
         print(f"error: {final.error.message}", file=sys.stderr)

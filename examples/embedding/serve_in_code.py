@@ -1,6 +1,6 @@
 """Serve agents built in code over the OpenAI-compatible HTTP API, without a config file.
 
-`create_app(agents, options)` gives the aiohttp application `aura serve` runs; `run_server` serves
+`create_app(agents, options)` gives the aiohttp application `aura serve` runs; `serve` serves
 it until SIGTERM/SIGINT with the graceful shutdown of the CLI. By default this example starts the
 app on a free loopback port, asks each agent one question with the official `openai` SDK and
 stops, so it runs offline in a second. With `--serve` it serves until Ctrl+C on
@@ -17,10 +17,18 @@ import sys
 
 from openai import AsyncOpenAI
 
-from aura.adapters.http import ServerOptions, create_app, run_server, start_app
-from aura.domain.agent import Agent, AgentSettings
-from aura.ports.chat_model import ChatRequest
-from aura.testing import ScriptedChatModel, ScriptedRound, reply
+from aura import (
+    Agent,
+    AgentSettings,
+    ChatRequest,
+    ScriptedChatModel,
+    ScriptedRound,
+    ServerOptions,
+    create_app,
+    reply,
+    serve,
+    start_app,
+)
 
 
 def echo_last_question(request: ChatRequest) -> ScriptedRound:
@@ -69,7 +77,7 @@ async def demo() -> int:
 
 async def serve_forever() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return await run_server(build_agents(), ServerOptions(host="127.0.0.1", port=8080), default_agent="triage")
+    return await serve(build_agents(), ServerOptions(host="127.0.0.1", port=8080), default_agent="triage")
 
 
 if __name__ == "__main__":

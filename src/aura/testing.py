@@ -1,4 +1,4 @@
-"""Test doubles users can import: a scripted `ChatModel` and simple in-process toolsets.
+"""Test doubles users can import: a scripted `ChatModel` that plays back one round per model call.
 
     model = ScriptedChatModel([
         call_tool("get_weather", {"city": "Paris"}),
@@ -6,19 +6,21 @@
     ])
 
 Each entry is one LLM round. The model records every `ChatRequest` it receives in `requests`.
+
+Tools from plain Python functions are `aura.FunctionToolset` (not a test double); it is importable from
+here too, where earlier versions kept it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from aura.adapters.tools.python_functions import FunctionToolset
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
     FinishReason,
@@ -29,10 +31,21 @@ from aura.domain.events import (
     ToolCallReady,
     UsageReported,
 )
-from aura.domain.messages import ToolCall
-from aura.domain.tools import ToolCallContext, ToolResult, ToolSpec
+from aura.domain.messages import ToolCall, new_tool_call_id
 from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatRequest
+
+__all__ = [
+    "DEFAULT_USAGE",
+    "FunctionToolset",
+    "RoundSource",
+    "ScriptedChatModel",
+    "ScriptedRound",
+    "call_tool",
+    "call_tools",
+    "fail",
+    "reply",
+]
 
 DEFAULT_USAGE = Usage.of(10, 5)
 
@@ -80,7 +93,7 @@ def call_tools(
     usage: Usage | None = DEFAULT_USAGE,
 ) -> ScriptedRound:
     """A round that calls several tools at once (they run concurrently)."""
-    ids = list(call_ids) if call_ids else [f"call_{uuid.uuid4().hex[:24]}" for _ in calls]
+    ids = list(call_ids) if call_ids else [new_tool_call_id() for _ in calls]
     built = tuple(
         ToolCall(
             call_id,
@@ -165,88 +178,6 @@ class ScriptedChatModel:
             yield UsageReported(scripted.usage)
         finish = scripted.finish_reason or (FinishReason.TOOL_CALLS if scripted.tool_calls else FinishReason.STOP)
         yield ModelFinished(finish)
-
-    async def aclose(self) -> None:
-        return None
-
-
-ToolFunction = Callable[..., Any]
-
-
-@attrs.frozen
-class _FunctionTool:
-    spec: ToolSpec
-    function: ToolFunction
-    wants_context: bool
-
-
-class FunctionToolset:
-    """A toolset of plain Python functions (sync or async) with hand-written JSON Schemas.
-
-    A function that declares a `context` parameter receives the `ToolCallContext` (for progress
-    reports and forwarded headers). Return values that are not strings are sent as compact JSON.
-    """
-
-    def __init__(self, name: str = "python") -> None:
-        self._name = name
-        self._tools: dict[str, _FunctionTool] = {}
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def add(
-        self,
-        function: ToolFunction,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-    ) -> FunctionToolset:
-        tool_name = name or function.__name__
-        spec = ToolSpec(
-            tool_name,
-            description if description is not None else inspect.getdoc(function) or "",
-            parameters or {"type": "object", "properties": {}, "required": [], "additionalProperties": False},
-        )
-        wants_context = "context" in inspect.signature(function).parameters
-        self._tools[tool_name] = _FunctionTool(spec, function, wants_context)
-        return self
-
-    def tool(
-        self, *, description: str | None = None, parameters: Mapping[str, Any] | None = None
-    ) -> Callable[[ToolFunction], ToolFunction]:
-        """Decorator form of `add`."""
-
-        def register(function: ToolFunction) -> ToolFunction:
-            self.add(function, description=description, parameters=parameters)
-            return function
-
-        return register
-
-    async def list_tools(self) -> Sequence[ToolSpec]:
-        return [tool.spec for tool in self._tools.values()]
-
-    async def call_tool(self, name: str, arguments: Mapping[str, Any], context: ToolCallContext) -> ToolResult:
-        tool = self._tools.get(name)
-        if tool is None:
-            return ToolResult.error(f"Tool not found: {name}")
-        kwargs = dict(arguments)
-        if tool.wants_context:
-            kwargs["context"] = context
-        try:
-            value = tool.function(**kwargs)
-            if isinstance(value, Awaitable):
-                value = await value
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            return ToolResult.error(f"Tool returned an error: {error}")
-        if isinstance(value, ToolResult):
-            return value
-        if isinstance(value, str):
-            return ToolResult(value)
-        return ToolResult(json.dumps(value, separators=(",", ":"), default=str), structured=value)
 
     async def aclose(self) -> None:
         return None

@@ -107,6 +107,10 @@ class HarnessTraits:
     """The credential the adapter was given; the suite checks it never shows up in an error."""
     schema_profile: SchemaProfile | None = None
     """The tool-schema profile the adapter applies; the suite checks its requests carry it (required)."""
+    in_process: str | None = None
+    """Why HTTP failures (statuses, retries, malformed bytes) do not apply: the model runs in this process."""
+    usage_counted_locally: str | None = None
+    """Why usage is the adapter's own count rather than the scenario's figures (the suite checks its shape)."""
 
 
 @attrs.frozen

@@ -127,7 +127,7 @@ def test_build_agents_errors_name_the_file(tmp_path: Path, monkeypatch: pytest.M
     path.write_text(
         '[llm]\nprovider = "gemini"\napi_key = "k"\nmodel = "m"\n[agent]\nname = "G"\nsystem_prompt = "x"\n'
     )
-    monkeypatch.setitem(factories.LLM_ADAPTERS, "gemini", ("aura.adapters.llm.not_built", "X", ""))
+    monkeypatch.setitem(factories.LLM_ADAPTERS, "gemini", ("aura.adapters.llm.not_built", ""))
     loaded = load_config(path, environ={}, dotenv=False)
     with pytest.raises(ConfigError) as caught:
         build_agents(loaded)

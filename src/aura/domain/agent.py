@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -22,7 +22,7 @@ from aura.domain.approvals import (
     denial_text,
     new_decision_id,
 )
-from aura.domain.errors import ProviderError, ProviderErrorKind, is_context_overflow
+from aura.domain.errors import AgentClosedError, ProviderError, ProviderErrorKind, is_context_overflow
 from aura.domain.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -55,8 +55,8 @@ from aura.domain.tools import ClientToolPolicy, ProgressUpdate, RequestContext, 
 from aura.domain.usage import Usage, UsageTracker
 from aura.ports.chat_model import ChatModel, ChatRequest, GenerationSettings
 from aura.ports.clock import Clock, SystemClock
-from aura.ports.toolset import Toolset
-from aura.ports.tracer import NoopTracer, Span, SpanKind, Tracer
+from aura.ports.toolset import StartableToolset, Toolset
+from aura.ports.tracer import NoopTracer, Span, SpanKind, Tracer, guarded
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,6 @@ CONTEXT_OVERFLOW_MESSAGE = (
     "- Narrowing your search with filters\n- Asking for a summary instead of full results\n"
     "- Splitting into smaller requests"
 )
-REASONING_EFFORTS = ("minimal", "low", "medium", "high")
 
 T = TypeVar("T")
 
@@ -85,6 +84,33 @@ async def _closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]
             await close()
 
 
+def _at_least(minimum: float, meaning: str = "", *, optional: bool = False) -> Any:
+    """An attrs validator: a finite number >= `minimum` (or `None` when `optional`)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and optional:
+            return
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not value >= minimum
+            or value == float("inf")
+        ):
+            expected = f"a number >= {minimum:g}{f' ({meaning})' if meaning else ''}"
+            raise ValueError(f"AgentSettings.{attribute.name}: expected {expected}, got {value!r}")
+
+    return check
+
+
+def _paragraphs(value: Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _not_blank(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ValueError(f"AgentSettings.{attribute.name}: expected a non-empty string, got {value!r}")
+
+
 @attrs.frozen
 class BackgroundTaskPolicy:
     """How the agent answers a chat UI's background requests (titles, tags, follow-ups, autocomplete).
@@ -101,26 +127,29 @@ class BackgroundTaskPolicy:
 
 @attrs.frozen
 class AgentSettings:
-    """Identity and runtime behaviour of one agent (the `[agent]` table, minus the model).
+    """Identity and runtime behaviour of one agent: the `[agent]` table of a config file, minus the model.
 
-    `turn_depth` bounds tool-calling rounds: at most N rounds run tools, so the model is called at
-    most N+1 times; if call N+1 still asks for tools the turn ends with a max-depth error. With
-    `turn_depth = 0` no tools are offered at all.
+    Values mean the same as there, and are checked when the settings are built (a `ValueError` names the
+    field): `turn_depth` bounds tool-calling rounds (at most N rounds run tools, so the model is called at
+    most N+1 times; if call N+1 still asks for tools the turn ends with a max-depth error; `0` offers no
+    tools at all). `tool_timeout_secs` limits each tool call (`0` or `None`: no limit);
+    `max_tool_result_chars` cuts longer tool results (`0`: no limit). `context` entries are appended to
+    the system prompt as extra paragraphs.
     """
 
-    name: str
+    name: str = attrs.field(validator=_not_blank)
     system_prompt: str
-    alias: str | None = None
-    context: tuple[str, ...] = ()
-    temperature: float | None = None
-    max_tokens: int | None = None
+    alias: str | None = attrs.field(default=None, validator=_not_blank)
+    context: tuple[str, ...] = attrs.field(default=(), converter=_paragraphs)
+    temperature: float | None = attrs.field(default=None, validator=_at_least(0, optional=True))
+    max_tokens: int | None = attrs.field(default=None, validator=_at_least(1, optional=True))
     reasoning_effort: str | None = None
-    turn_depth: int = 5
-    context_window: int | None = None
+    turn_depth: int = attrs.field(default=5, validator=_at_least(0, "0 = no tools offered"))
+    context_window: int | None = attrs.field(default=None, validator=_at_least(0, optional=True))
     model_owner: str | None = None
-    created_at_ms: int | None = None
-    tool_timeout_secs: float | None = 300.0
-    max_tool_result_chars: int = 100_000
+    created_at_ms: int | None = attrs.field(default=None, validator=_at_least(0, optional=True))
+    tool_timeout_secs: float | None = attrs.field(default=300.0, validator=_at_least(0, "0 = no limit", optional=True))
+    max_tool_result_chars: int = attrs.field(default=100_000, validator=_at_least(0, "0 = no limit"))
     client_tools: ClientToolPolicy = attrs.field(factory=ClientToolPolicy)
     background_tasks: BackgroundTaskPolicy = attrs.field(factory=BackgroundTaskPolicy)
 
@@ -133,9 +162,22 @@ class AgentSettings:
         """The system prompt with `context` entries appended as extra paragraphs."""
         return "\n\n".join((self.system_prompt, *self.context))
 
+    @property
+    def tool_timeout(self) -> float | None:
+        """The per-call limit in seconds, `None` for no limit (`tool_timeout_secs` 0 or `None`)."""
+        return self.tool_timeout_secs or None
+
 
 class Agent:
-    """An LLM with tools. Stateless between turns: the caller supplies the history each time."""
+    """An LLM with tools. Stateless between turns: the caller supplies the history each time.
+
+    Use it as an async context manager (`async with Agent(...) as agent:`), which starts the toolsets that
+    need it (MCP connections) and closes everything on exit; or call `start()` and `aclose()` yourself.
+    A closed agent refuses new turns with `AgentClosedError`.
+    """
+
+    guarded_tracer: Tracer
+    """The tracer turns use: `tracer`, with its failures logged instead of raised into the turn."""
 
     def __init__(
         self,
@@ -150,30 +192,93 @@ class Agent:
         self.settings = settings
         self.model = model
         self.toolsets = tuple(toolsets)
-        self.tracer: Tracer = tracer or NoopTracer()
+        self.tracer = tracer or NoopTracer()
         self.clock: Clock = clock or SystemClock()
         #: holds tool calls that need a person's decision (None: every call runs)
         self.approval_gate = approval_gate
+        self._closed = False
+        self._reported_collisions: set[str] = set()
 
     @property
     def id(self) -> str:
         return self.settings.id
 
     @property
+    def tracer(self) -> Tracer:
+        return self._tracer
+
+    @tracer.setter
+    def tracer(self, tracer: Tracer) -> None:
+        self._tracer = tracer
+        self.guarded_tracer = guarded(tracer)
+
+    @property
     def model_string(self) -> str:
         """`<provider>/<model>`, as reported in responses."""
         return f"{self.model.provider}/{self.model.model_name}"
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def __aenter__(self) -> Agent:
+        try:
+            await self.start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Start every toolset that needs it (`StartableToolset`: MCP connections) and discover the tools.
+
+        The toolsets start concurrently; the first failure (a required MCP server that is down) is raised as
+        it is and the starts still running are cancelled. Optional: a toolset that is not started connects on
+        first use.
+        """
+        self._check_open()
+        await _all_or_first_failure(
+            [toolset.start() for toolset in self.toolsets if isinstance(toolset, StartableToolset)]
+        )
+        await self.tool_registry()
+
     async def aclose(self) -> None:
-        """Close the model client and every toolset (MCP sessions, stdio children)."""
-        for toolset in self.toolsets:
-            await toolset.aclose()
-        await self.model.aclose()
+        """Close every toolset (MCP sessions, stdio children) and the model client; idempotent.
+
+        Everything is closed even when some closes fail; the failures are raised together afterwards as
+        an `ExceptionGroup`.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        errors: list[Exception] = []
+        closeables: list[Toolset | ChatModel] = [*self.toolsets, self.model]
+        for closeable in closeables:
+            try:
+                await closeable.aclose()
+            except Exception as error:
+                errors.append(error)
+        if errors:
+            raise ExceptionGroup(f"closing agent {self.id!r} failed", errors)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AgentClosedError(f"agent {self.id!r} is closed; build a new one to run more turns")
 
     async def tool_registry(self) -> ToolRegistry:
+        """The tools offered to the model right now, under the names it sees them by."""
+        self._check_open()
         if self.settings.turn_depth == 0 or not self.toolsets:
             return ToolRegistry()
-        return await ToolRegistry.discover(self.toolsets)
+        registry = await ToolRegistry.discover(self.toolsets)
+        for collision in registry.collisions:
+            if collision not in self._reported_collisions:
+                self._reported_collisions.add(collision)
+                logger.warning("agent %r: %s", self.id, collision)
+        return registry
 
     async def run(self, history: Sequence[Message] | str, context: RequestContext | None = None) -> TurnFinished:
         """Run a turn to the end and return its final event (the library's non-streaming API)."""
@@ -191,11 +296,42 @@ class Agent:
 
         Cancelling the consuming task (or closing this generator) cancels in-flight tool calls. The turn's own
         generator is returned as it is: a pass-through layer would cost a hop per streamed token.
+        Raises `AgentClosedError` once the agent is closed.
         """
+        self._check_open()
         context = context or RequestContext()
         if isinstance(history, str):
             history = [UserMessage(history)]
         return _Turn(self, context).run(history)
+
+
+async def start_agents(agents: Sequence[Agent]) -> None:
+    """Start every agent's toolsets at once, so startup takes as long as the slowest server, not the sum.
+
+    The first failure (a required MCP server that is down) is raised as it is and the starts still running
+    are cancelled. Each agent's tools are discovered too, so the first request pays nothing.
+    """
+    await _all_or_first_failure([agent.start() for agent in agents])
+
+
+async def _all_or_first_failure(coroutines: Sequence[Coroutine[Any, Any, None]]) -> None:
+    """Run concurrently; the first failure is raised as it is (not in a group) once the rest are cancelled."""
+    tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def close_agents(agents: Sequence[Agent]) -> None:
+    """Close every agent, even when some fail to close (each failure is logged, none raised)."""
+    for agent in agents:
+        try:
+            await agent.aclose()
+        except Exception:
+            logger.exception("closing agent %r failed", agent.id)
 
 
 @attrs.define
@@ -214,7 +350,7 @@ class _Turn:
     async def run(self, history: Sequence[Message]) -> AsyncGenerator[TurnEvent, None]:
         agent = self.agent
         settings = agent.settings
-        span = agent.tracer.start_span(
+        span = agent.guarded_tracer.start_span(
             "agent.turn",
             SpanKind.AGENT,
             {
@@ -228,7 +364,7 @@ class _Turn:
             },
             parent=self.context.parent_span,
         )
-        if agent.tracer.records_content and history:
+        if agent.guarded_tracer.records_content and history:
             span.set_attribute("input.value", _message_text(history[-1]))
         final: TurnFinished | None = None
         try:
@@ -256,7 +392,7 @@ class _Turn:
             span.record_error("cancelled")
         elif final.error is not None:
             span.record_error(final.error.detail or final.error.message)
-        elif self.agent.tracer.records_content:
+        elif self.agent.guarded_tracer.records_content:
             span.set_attribute("output.value", final.content)
         span.end()
 
@@ -282,7 +418,7 @@ class _Turn:
             round_text: list[str] = []
             round_reasoning: list[str] = []
             model_finish = FinishReason.STOP
-            llm_span = agent.tracer.start_span(
+            llm_span = agent.guarded_tracer.start_span(
                 "llm.call",
                 SpanKind.LLM,
                 {
@@ -294,7 +430,7 @@ class _Turn:
                 },
                 parent=turn_span,
             )
-            if agent.tracer.records_content:
+            if agent.guarded_tracer.records_content:
                 _record_input_messages(llm_span, messages)
             round_usage: Usage | None = None
             try:
@@ -483,7 +619,7 @@ class _Turn:
                     "llm.token_count.total": usage.total_tokens,
                 }
             )
-        if self.agent.tracer.records_content:
+        if self.agent.guarded_tracer.records_content:
             span.set_attribute("llm.output_messages.0.message.role", "assistant")
             span.set_attribute("llm.output_messages.0.message.content", text)
             for i, call in enumerate(calls):
@@ -509,20 +645,42 @@ class _Turn:
     async def _run_tools(
         self, calls: list[ToolCall], registry: ToolRegistry, turn_span: Span
     ) -> AsyncIterator[TurnEvent]:
-        """Run one round's calls concurrently; yield their events in arrival order."""
+        """Run one round's calls concurrently; yield their events in arrival order.
+
+        Every call ends with exactly one `ToolCompleted`: `_run_tool` turns any failure of its own (a
+        toolset, a tracer, the clock) into an error result, and a task that still ends without one
+        (a bug) is reported here as an error result instead of leaving the round waiting.
+        """
         events: asyncio.Queue[TurnEvent] = asyncio.Queue(maxsize=1024)
-        tasks = [
-            asyncio.create_task(self._run_tool(call, registry, events, turn_span), name=f"tool:{call.name}")
+        tasks = {
+            asyncio.create_task(self._run_tool(call, registry, events, turn_span), name=f"tool:{call.name}"): call
             for call in calls
-        ]
+        }
+        pending_calls = {call.id for call in calls}
+        next_event: asyncio.Task[TurnEvent] | None = None
         try:
-            remaining = len(tasks)
-            while remaining:
-                event = await events.get()
-                if isinstance(event, ToolCompleted):
-                    remaining -= 1
-                yield event
+            while pending_calls:
+                next_event = asyncio.ensure_future(events.get())
+                running = [task for task in tasks if not task.done()]
+                await asyncio.wait([next_event, *running], return_when=asyncio.FIRST_COMPLETED)
+                if next_event.done():
+                    event = next_event.result()
+                    next_event = None
+                    if isinstance(event, ToolCompleted):
+                        pending_calls.discard(event.call.id)
+                    yield event
+                    continue
+                next_event.cancel()
+                next_event = None
+                if not events.empty():
+                    continue  # drain what the finished tasks queued before judging them
+                for task, call in tasks.items():
+                    if task.done() and call.id in pending_calls:
+                        pending_calls.discard(call.id)
+                        yield ToolCompleted(call, _lost_result(task), 0)
         finally:
+            if next_event is not None:
+                next_event.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -535,6 +693,7 @@ class _Turn:
         turn_span: Span,
     ) -> None:
         agent = self.agent
+        tracer = agent.guarded_tracer
         started = agent.clock.monotonic()
         token = call.id
         await events.put(ToolStarted(call, token))
@@ -542,18 +701,18 @@ class _Turn:
         async def report_progress(update: ProgressUpdate) -> None:
             await events.put(ToolProgress(call, token, update))
 
-        span = agent.tracer.start_span(
+        span = tracer.start_span(
             "tool.call", SpanKind.TOOL, {"tool.name": call.name, "tool.call_id": call.id}, parent=turn_span
         )
-        if agent.tracer.records_content:
-            span.set_attribute("tool.parameters", call.arguments)
-            span.set_attribute("input.value", call.arguments)
-        decision = self.decisions.get(call.id)
-        if decision is not None:
-            span.set_attribute("approval.decision", decision.decision.value)
-            span.set_attribute("approval.source", decision.source.value)
-            span.set_attribute("approval.approver", decision.approver or "")
         try:
+            if tracer.records_content:
+                span.set_attribute("tool.parameters", call.arguments)
+                span.set_attribute("input.value", call.arguments)
+            decision = self.decisions.get(call.id)
+            if decision is not None:
+                span.set_attribute("approval.decision", decision.decision.value)
+                span.set_attribute("approval.source", decision.source.value)
+                span.set_attribute("approval.approver", decision.approver or "")
             result = await self._execute(call, registry, report_progress, span)
         except asyncio.CancelledError:
             span.record_error("cancelled")
@@ -565,12 +724,16 @@ class _Turn:
             result = ToolResult.error(f"Tool execution failed: {error}")
         result = _bounded(result, agent.settings.max_tool_result_chars)
         span.set_attribute("tool.result.length", len(result.content))
-        if agent.tracer.records_content:
+        if tracer.records_content:
             span.set_attribute("output.value", result.content)
         if result.is_error:
             span.record_error(result.content)
         span.end()
-        duration_ms = int((agent.clock.monotonic() - started) * 1000)
+        try:
+            duration_ms = int((agent.clock.monotonic() - started) * 1000)
+        except Exception:
+            logger.exception("the agent's clock failed")
+            duration_ms = 0
         await events.put(ToolCompleted(call, result, duration_ms))
 
     async def _execute(self, call: ToolCall, registry: ToolRegistry, report_progress: Any, span: Span) -> ToolResult:
@@ -583,7 +746,7 @@ class _Turn:
             return ToolResult.error(f"Invalid tool arguments: not valid JSON ({error})")
         if not isinstance(arguments, dict):
             return ToolResult.error(f"Invalid tool arguments: expected a JSON object, got {type(arguments).__name__}")
-        timeout = self.agent.settings.tool_timeout_secs
+        timeout = self.agent.settings.tool_timeout
         context = ToolCallContext(
             call_id=call.id,
             tool_name=call.name,
@@ -592,7 +755,7 @@ class _Turn:
             report_progress=report_progress,
             timeout=timeout,
             span=span,
-            tracer=self.agent.tracer,
+            tracer=self.agent.guarded_tracer,
         )
         try:
             async with asyncio.timeout(timeout):
@@ -621,6 +784,15 @@ def _offered_client_tools(
             continue
         offered.setdefault(spec.name, spec)
     return tuple(offered.values())
+
+
+def _lost_result(task: asyncio.Task[None]) -> ToolResult:
+    """The error result of a tool task that ended without reporting its call's completion."""
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        logger.error("tool task %s failed", task.get_name(), exc_info=error)
+    reason = "it was cancelled" if error is None else f"{type(error).__name__}: {error}"
+    return ToolResult.error(f"Tool execution failed: {reason}")
 
 
 def _bounded(result: ToolResult, limit: int) -> ToolResult:

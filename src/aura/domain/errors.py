@@ -55,8 +55,8 @@ class ProviderError(AuraError):
         return f"{prefix}{self.kind.value}{status}: {self.message}"
 
 
-class ToolExecutionError(AuraError):
-    """A tool could not be run (transport failure, unknown tool, timeout)."""
+class AgentClosedError(AuraError):
+    """A turn was started on an agent after `aclose()`: its clients and connections are gone."""
 
 
 _OVERFLOW_MARKERS = (

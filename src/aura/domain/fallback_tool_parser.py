@@ -2,7 +2,7 @@
 
 Some models served by Ollama or llama.cpp ignore native tool calling and write the call into their
 answer. When fallback parsing is on, the adapter runs the answer through this module and turns what it
-finds into ordinary tool calls (spec §8). Formats are tried in this order; the first format that yields
+finds into ordinary tool calls. Formats are tried in this order; the first format that yields
 a call to an *available* tool wins, and calls naming other tools are skipped:
 
 1. JSON ``{"name": ..., "parameters"|"arguments": {...}}``: the whole text as one object or a list of
@@ -34,11 +34,12 @@ import ast
 import json
 import math
 import re
-import secrets
 import warnings
 from collections.abc import Collection, Iterator
 
 import attrs
+
+from aura.domain.messages import new_tool_call_id
 
 __all__ = [
     "ParsedToolCall",
@@ -57,13 +58,12 @@ class ParsedToolCall:
     arguments: str
 
 
-def synthetic_tool_call_id() -> str:
-    """An id for a text-parsed call, shaped like the provider ids clients already handle."""
-    return "call_" + secrets.token_hex(12)
+synthetic_tool_call_id = new_tool_call_id
+"""An id for a text-parsed call (the one id generator, `aura.domain.messages.new_tool_call_id`)."""
 
 
 def might_contain_tool_call(text: str) -> bool:
-    """Cheap check (spec §8.3) for whether ``text`` is worth buffering and parsing."""
+    """Cheap check for whether ``text`` is worth buffering and parsing (prose must not be held back)."""
     trimmed = text.strip()
     return (
         (trimmed.startswith("{") and '"name"' in trimmed)
@@ -412,8 +412,8 @@ _ESCAPES = {
     '"': '"',
 }
 
-_STRING_SPECIAL = {"'": re.compile(r"['\\]"), '"': re.compile(r'["\\]')}
-_NESTED_SPECIAL = re.compile(r"[\[\]{}'\"]")
+_STRING_STOPS = {"'": re.compile(r"['\\]"), '"': re.compile(r'["\\]')}
+_NESTED_STOPS = re.compile(r"[\[\]{}'\"]")
 
 _FAIL = object()  # syntax error: not a pythonic call list
 _SKIP = object()  # readable but unsupported value: drop that pair
@@ -566,7 +566,7 @@ class _PythonicReader:
 
     def _read_string(self, quote: str) -> object:
         text, i = self._text, self.pos + 1
-        special = _STRING_SPECIAL[quote]
+        special = _STRING_STOPS[quote]
         out: list[str] = []
         while (m := special.search(text, i, self._end)) is not None:
             j = m.start()
@@ -591,7 +591,7 @@ class _PythonicReader:
     def _nested_end(self) -> int | None:
         """End of a nested ``[...]``/``{...}`` value; quotes of both kinds are honoured."""
         text, depth, i = self._text, 0, self.pos
-        while (m := _NESTED_SPECIAL.search(text, i, self._end)) is not None:
+        while (m := _NESTED_STOPS.search(text, i, self._end)) is not None:
             j = m.start()
             if not self._budget.spend(j - i):
                 return None
@@ -599,7 +599,7 @@ class _PythonicReader:
             i = j + 1
             if ch in "'\"":
                 # Skip the quoted part; escapes may hide the quote character.
-                special = _STRING_SPECIAL[ch]
+                special = _STRING_STOPS[ch]
                 while True:
                     q = special.search(text, i, self._end)
                     if q is None:

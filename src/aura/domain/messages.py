@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 import attrs
+
+
+def new_tool_call_id() -> str:
+    """An id for a tool call whose provider gave none (or for a scripted one): `call_` and 24 hex digits,
+    shaped like OpenAI's ids, which every client already handles."""
+    return "call_" + secrets.token_hex(12)
 
 
 @attrs.frozen

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 
 import attrs
 
 from aura.domain.tools import ToolSpec
 from aura.ports.toolset import Toolset
-
-logger = logging.getLogger(__name__)
 
 MAX_TOOL_NAME_LENGTH = 64
 
@@ -33,11 +30,13 @@ class ToolRegistry:
     """Tools by the name offered to the model.
 
     Collision rule: the first toolset (in configuration order) keeps a tool's plain name; a later
-    toolset's tool with the same name is offered as `<toolset>__<tool>` and a warning is logged.
-    A name still taken after that is dropped with a warning.
+    toolset's tool with the same name is offered as `<toolset>__<tool>`. A name still taken after
+    that is dropped. Each such event is described in `collisions`; the agent logs each one once,
+    when it first discovers it, rather than on every turn.
     """
 
     tools: dict[str, RegisteredTool] = attrs.field(factory=dict)
+    collisions: list[str] = attrs.field(factory=list)
 
     @property
     def specs(self) -> tuple[ToolSpec, ...]:
@@ -60,17 +59,12 @@ class ToolRegistry:
         if name in self.tools:
             name = _qualified_name(toolset.name, spec.name)
             if name in self.tools:
-                logger.warning(
-                    "tool %r of toolset %r dropped: its name collides with another tool",
-                    spec.name,
-                    toolset.name,
+                self.collisions.append(
+                    f"tool {spec.name!r} of toolset {toolset.name!r} dropped: its name collides with another tool"
                 )
                 return
-            logger.warning(
-                "tool %r of toolset %r collides with a tool of %r; offered as %r",
-                spec.name,
-                toolset.name,
-                self.tools[spec.name].toolset.name,
-                name,
+            self.collisions.append(
+                f"tool {spec.name!r} of toolset {toolset.name!r} collides with a tool of "
+                f"{self.tools[spec.name].toolset.name!r}; offered as {name!r}"
             )
         self.tools[name] = RegisteredTool(attrs.evolve(spec, name=name), toolset, spec.name)

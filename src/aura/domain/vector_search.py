@@ -232,7 +232,7 @@ def format_results(query: str, hits: Sequence[SearchHit], context_prefix: str | 
 
 
 def search_output(query: str, hits: Sequence[SearchHit], context_prefix: str | None = None) -> dict[str, Any]:
-    """The JSON object returned by the tool (SPEC-reference §7.4)."""
+    """The JSON object returned by the tool (docs/rag.md): the query, and each hit's content, score and metadata."""
     return {
         "results": [
             {"content": hit.content, "score": _rounded(hit.score), "metadata": dict(hit.metadata)} for hit in hits

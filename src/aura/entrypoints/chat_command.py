@@ -43,35 +43,34 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     from aura.entrypoints.config import load_config
-    from aura.entrypoints.container import build_agents
-    from aura.entrypoints.serve_command import start_agents
+    from aura.entrypoints.container import build_agent
 
     path = args.config or args.config_option or os.environ.get("CONFIG_PATH", "config.toml")
     try:
         loaded = load_config(path)
-        agents = build_agents(loaded)
     except AuraError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 1
-    agent = _pick(agents, args.agent)
-    if agent is None:
-        ids = ", ".join(a.id for a in agents)
+    if args.agent is not None:
+        agent_file = loaded.find(args.agent)
+    else:
+        agent_file = loaded.agents[0] if len(loaded.agents) == 1 else None
+    if agent_file is None:
         wanted = f"agent {args.agent!r} is not" if args.agent else "several agents are"
-        print(f"aura chat: {wanted} configured; choose one with --agent ({ids})", file=sys.stderr)
+        print(f"aura chat: {wanted} configured; choose one with --agent ({', '.join(loaded.ids)})", file=sys.stderr)
         return 2
     try:
-        await start_agents([agent])
-        lines = [args.message] if args.message is not None else _stdin_lines(interactive=sys.stdin.isatty())
-        return await chat(agent, lines, sys.stdout, sys.stderr)
-    finally:
-        for each in agents:
-            await each.aclose()
-
-
-def _pick(agents: list[Agent], wanted: str | None) -> Agent | None:
-    if wanted is None:
-        return agents[0] if len(agents) == 1 else None
-    return next((a for a in agents if wanted in (a.id, a.settings.name)), None)
+        agent = build_agent(agent_file)  # only the chosen agent: no client or connection for the others
+    except AuraError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 1
+    try:
+        async with agent:
+            lines = [args.message] if args.message is not None else _stdin_lines(interactive=sys.stdin.isatty())
+            return await chat(agent, lines, sys.stdout, sys.stderr)
+    except AuraError as error:  # a required MCP server that is down
+        print(f"Startup error: {error}", file=sys.stderr)
+        return 1
 
 
 def _stdin_lines(*, interactive: bool) -> Iterable[str]:

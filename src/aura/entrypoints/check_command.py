@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from aura.entrypoints.config.schema import (
     StdioServerConfig,
     VectorStoreConfig,
 )
-from aura.entrypoints.factories import check_available
+from aura.entrypoints.container import check_available
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def print_tools(loaded: LoadedConfig, out: TextIO | _Scrubbed) -> int:
     """Connect every agent's toolsets and print its tools with their approval requirement (exit 1 if one fails)."""
-    from aura.entrypoints.container import build_agents
-    from aura.entrypoints.serve_command import start_agents
+    from aura.entrypoints.container import build_agents, close_agents, start_agents
 
     agents = []
     try:
@@ -112,9 +110,7 @@ async def print_tools(loaded: LoadedConfig, out: TextIO | _Scrubbed) -> int:
         print(f"Tool discovery failed: {error}", file=sys.stderr)
         return 1
     finally:
-        for agent in agents:
-            with contextlib.suppress(Exception):
-                await agent.aclose()
+        await close_agents(agents)
     return 0
 
 

@@ -1,15 +1,18 @@
-"""From config to objects: chat models, toolsets and agent settings.
+"""The container's provider factories: from config to objects (chat models, toolsets, stores, settings).
 
-Adapter modules are imported inside the functions, so a build without a provider's SDK (or an
-optional extra such as llama.cpp) still loads configs that do not use it, and one missing adapter
-is reported as a `ConfigError` naming the provider instead of an import traceback at startup.
+Only `aura.entrypoints.container` calls these; everything else asks the container. Each factory calls its
+adapter's constructor directly, so mypy checks every argument against the adapter's signature. Adapter
+modules are imported inside the factories: a build without a provider's SDK (or an optional extra such as
+llama.cpp) still loads configs that do not use it, `aura serve` imports `mcp` only when an agent has an MCP
+server, and one missing adapter is reported as a `ConfigError` naming the provider instead of an import
+traceback at startup.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
-from typing import Any
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from aura.adapters.llm.retry import RetryPolicy
 from aura.domain.agent import AgentSettings, BackgroundTaskPolicy
@@ -48,32 +51,36 @@ from aura.ports.session_store import SessionStore, SessionStoreError
 from aura.ports.toolset import Toolset
 from aura.ports.vector_store import Embedder, VectorStore
 
-#: provider tag -> (adapter module, class name, pip hint for its optional dependency)
-LLM_ADAPTERS: dict[str, tuple[str, str, str]] = {
-    "openai": ("aura.adapters.llm.openai", "OpenAIChatModel", ""),
-    "anthropic": ("aura.adapters.llm.anthropic", "AnthropicChatModel", ""),
-    "bedrock": ("aura.adapters.llm.bedrock", "BedrockChatModel", ""),
-    "gemini": ("aura.adapters.llm.gemini", "GeminiChatModel", ""),
-    "ollama": ("aura.adapters.llm.ollama", "OllamaChatModel", ""),
-    "llamacpp": ("aura.adapters.llm.llamacpp", "LlamaCppChatModel", "pip install 'aura-agents[local]'"),
+LOCAL_HINT = "pip install 'aura-agents[local]'"
+EMBEDDINGS_HINT = "pip install 'aura-agents[embeddings]'"
+
+#: provider tag -> (adapter module, pip hint for its optional dependency). Read by `check_available` and
+#: before every build, so a missing module is named the same way in both.
+LLM_ADAPTERS: dict[str, tuple[str, str]] = {
+    "openai": ("aura.adapters.llm.openai", ""),
+    "anthropic": ("aura.adapters.llm.anthropic", ""),
+    "bedrock": ("aura.adapters.llm.bedrock", ""),
+    "gemini": ("aura.adapters.llm.gemini", ""),
+    "ollama": ("aura.adapters.llm.ollama", ""),
+    "llamacpp": ("aura.adapters.llm.llamacpp", LOCAL_HINT),
 }
 MCP_MODULE = "aura.adapters.mcp"
-STORE_ADAPTERS: dict[str, tuple[str, str]] = {
-    "in_memory": ("aura.adapters.vectors.in_memory", "InMemoryVectorStore"),
-    "qdrant": ("aura.adapters.vectors.qdrant", "QdrantVectorStore"),
-    "bedrock_kb": ("aura.adapters.vectors.bedrock_kb", "BedrockKnowledgeBaseStore"),
+STORE_ADAPTERS: dict[str, str] = {
+    "in_memory": "aura.adapters.vectors.in_memory",
+    "qdrant": "aura.adapters.vectors.qdrant",
+    "bedrock_kb": "aura.adapters.vectors.bedrock_kb",
 }
-EMBEDDER_ADAPTERS: dict[str, tuple[str, str, str]] = {
-    "openai": ("aura.adapters.embeddings.openai", "OpenAIEmbedder", ""),
-    "bedrock": ("aura.adapters.embeddings.bedrock", "BedrockEmbedder", ""),
-    "local": ("aura.adapters.embeddings.local", "LocalEmbedder", "pip install 'aura-agents[embeddings]'"),
+EMBEDDER_ADAPTERS: dict[str, tuple[str, str]] = {
+    "openai": ("aura.adapters.embeddings.openai", ""),
+    "bedrock": ("aura.adapters.embeddings.bedrock", ""),
+    "local": ("aura.adapters.embeddings.local", EMBEDDINGS_HINT),
 }
 
 
-def _adapter_module(module_name: str, what: str, path: KeyPath, install_hint: str = "") -> ModuleType:
-    """Import an adapter module, or raise a `ConfigError` saying what is missing from this build."""
+def require_adapter(module_name: str, what: str, path: KeyPath, install_hint: str = "") -> None:
+    """Import an adapter module, or raise a `ConfigError` saying what this build lacks."""
     try:
-        return importlib.import_module(module_name)
+        importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         missing = error.name or ""
         if missing == module_name or module_name.startswith(missing + "."):
@@ -85,19 +92,11 @@ def _adapter_module(module_name: str, what: str, path: KeyPath, install_hint: st
         ) from None
 
 
-def _adapter(module_name: str, class_name: str, what: str, path: KeyPath, install_hint: str = "") -> Any:
-    """An adapter class, or a `ConfigError` saying what is missing from this build."""
-    module = _adapter_module(module_name, what, path, install_hint)
+@contextmanager
+def building(what: str, key_path: KeyPath) -> Iterator[None]:
+    """An adapter constructor's refusal of a value becomes a `ConfigError` at that key path."""
     try:
-        return getattr(module, class_name)
-    except AttributeError:
-        raise ConfigError(f"{what} is not available in this build ({module_name} has no {class_name})") from None
-
-
-def _construct(what: str, key_path: KeyPath, factory: Any, /, *args: Any, **kwargs: Any) -> Any:
-    """Call an adapter constructor; its refusal of a value becomes a `ConfigError` at that key path."""
-    try:
-        return factory(*args, **kwargs)
+        yield
     except ProviderError as error:
         raise ConfigError(f"{what}: {error.message}", problems=[ConfigProblem(key_path, error.message)]) from None
     except (ValueError, TypeError) as error:
@@ -114,23 +113,23 @@ def check_available(config: AgentConfig) -> list[str]:
 
     Used by `aura check`; an empty list means every adapter the config names can be imported.
     """
-    needed: list[tuple[str, str, str, KeyPath, str]] = []
-    module, cls, hint = LLM_ADAPTERS[config.llm.provider]
-    needed.append((module, cls, f"provider '{config.llm.provider}'", ("llm", "provider"), hint))
+    needed: list[tuple[str, str, KeyPath, str]] = []
+    module, hint = LLM_ADAPTERS[config.llm.provider]
+    needed.append((module, f"provider '{config.llm.provider}'", ("llm", "provider"), hint))
     if config.mcp_servers:
-        needed.append((MCP_MODULE, "McpToolset", "MCP support", ("mcp",), ""))
+        needed.append((MCP_MODULE, "MCP support", ("mcp",), ""))
     for index, store in enumerate(config.vector_stores):
-        module, cls = STORE_ADAPTERS[store.type]
-        needed.append((module, cls, f"vector store type '{store.type}'", ("vector_stores", index, "type"), ""))
+        what = f"vector store type '{store.type}'"
+        needed.append((STORE_ADAPTERS[store.type], what, ("vector_stores", index, "type"), ""))
         embedding = getattr(store, "embedding_model", None)
         if embedding is not None:
-            module, cls, hint = EMBEDDER_ADAPTERS[embedding.provider]
+            module, hint = EMBEDDER_ADAPTERS[embedding.provider]
             what = f"embedding provider '{embedding.provider}'"
-            needed.append((module, cls, what, ("vector_stores", index, "embedding_model", "provider"), hint))
+            needed.append((module, what, ("vector_stores", index, "embedding_model", "provider"), hint))
     problems: list[str] = []
-    for module, cls, what, path, hint in needed:
+    for module, what, path, hint in needed:
         try:
-            _adapter(module, cls, what, path, hint)
+            require_adapter(module, what, path, hint)
         except ConfigError as error:
             problems.append(error.detail)
     return problems
@@ -141,73 +140,112 @@ def check_available(config: AgentConfig) -> list[str]:
 
 def build_chat_model(llm: LlmConfig) -> ChatModel:
     """The `ChatModel` adapter for an `[llm]` table. Creates the SDK client; makes no network call."""
-    module, class_name, hint = LLM_ADAPTERS[llm.provider]
+    module, hint = LLM_ADAPTERS[llm.provider]
     what = f"provider '{llm.provider}'"
-    adapter = _adapter(module, class_name, what, ("llm", "provider"), hint)
-    timeout = llm.request_timeout_secs
-    model: ChatModel
-    if isinstance(llm, OpenAIConfig | GeminiConfig):
-        model = _construct(
-            what,
-            ("llm",),
-            adapter,
-            llm.model,
-            llm.api_key.reveal(),
-            llm.base_url,
-            request_timeout=timeout,
-            retry=retry_policy(llm),
-        )
-    elif isinstance(llm, AnthropicConfig):
-        kwargs: dict[str, Any] = {"request_timeout": timeout, "retry": retry_policy(llm)}
-        if llm.max_tokens is not None:
-            kwargs["default_max_tokens"] = llm.max_tokens
-        model = _construct(what, ("llm",), adapter, llm.model, llm.api_key.reveal(), llm.base_url, **kwargs)
-    elif isinstance(llm, BedrockConfig):
-        model = _construct(
-            what,
-            ("llm",),
-            adapter,
-            llm.model,
-            llm.region,
-            llm.profile,
-            endpoint_url=llm.endpoint_url,
-            request_timeout=timeout,
-            retry=retry_policy(llm),
-        )
-    elif isinstance(llm, OllamaConfig):
-        model = _construct(
-            what,
-            ("llm",),
-            adapter,
-            llm.model,
-            llm.base_url,
-            fallback_tool_parsing=llm.fallback_tool_parsing,
-            options=llm.options or None,
-            request_timeout=timeout,
-            retry=retry_policy(llm),
-        )
-    elif isinstance(llm, LlamaCppConfig):
-        kwargs = {"n_ctx": llm.n_ctx, "n_threads": llm.n_threads, "tool_calling": llm.tool_calling}
-        model = _construct(what, ("llm",), adapter, llm.model, llm.model_path, **kwargs)
-    else:  # pragma: no cover - the union is exhaustive
-        raise ConfigError(f"provider '{llm.provider}' is not available in this build")
-    return model
+    require_adapter(module, what, ("llm", "provider"), hint)
+    with building(what, ("llm",)):
+        if isinstance(llm, OpenAIConfig):
+            return openai_chat_model(llm)
+        if isinstance(llm, AnthropicConfig):
+            return anthropic_chat_model(llm)
+        if isinstance(llm, BedrockConfig):
+            return bedrock_chat_model(llm)
+        if isinstance(llm, GeminiConfig):
+            return gemini_chat_model(llm)
+        if isinstance(llm, OllamaConfig):
+            return ollama_chat_model(llm)
+        if isinstance(llm, LlamaCppConfig):
+            return llamacpp_chat_model(llm)
+    raise ConfigError(f"{what} is not available in this build")  # pragma: no cover - the union is exhaustive
+
+
+def openai_chat_model(llm: OpenAIConfig) -> ChatModel:
+    from aura.adapters.llm.openai import OpenAIChatModel
+
+    return OpenAIChatModel(
+        llm.model,
+        llm.api_key.reveal(),
+        llm.base_url,
+        request_timeout=llm.request_timeout_secs,
+        retry=retry_policy(llm),
+    )
+
+
+def anthropic_chat_model(llm: AnthropicConfig) -> ChatModel:
+    from aura.adapters.llm.anthropic import DEFAULT_MAX_TOKENS, AnthropicChatModel
+
+    return AnthropicChatModel(
+        llm.model,
+        llm.api_key.reveal(),
+        llm.base_url,
+        default_max_tokens=llm.max_tokens if llm.max_tokens is not None else DEFAULT_MAX_TOKENS,
+        request_timeout=llm.request_timeout_secs,
+        retry=retry_policy(llm),
+    )
+
+
+def bedrock_chat_model(llm: BedrockConfig) -> ChatModel:
+    from aura.adapters.llm.bedrock import BedrockChatModel
+
+    return BedrockChatModel(
+        llm.model,
+        llm.region,
+        llm.profile,
+        endpoint_url=llm.endpoint_url,
+        request_timeout=llm.request_timeout_secs,
+        retry=retry_policy(llm),
+    )
+
+
+def gemini_chat_model(llm: GeminiConfig) -> ChatModel:
+    from aura.adapters.llm.gemini import GeminiChatModel
+
+    return GeminiChatModel(
+        llm.model,
+        llm.api_key.reveal(),
+        llm.base_url,
+        request_timeout=llm.request_timeout_secs,
+        retry=retry_policy(llm),
+    )
+
+
+def ollama_chat_model(llm: OllamaConfig) -> ChatModel:
+    from aura.adapters.llm.ollama import OllamaChatModel
+
+    return OllamaChatModel(
+        llm.model,
+        llm.base_url,
+        fallback_tool_parsing=llm.fallback_tool_parsing,
+        options=llm.options or None,
+        request_timeout=llm.request_timeout_secs,
+        retry=retry_policy(llm),
+    )
+
+
+def llamacpp_chat_model(llm: LlamaCppConfig) -> ChatModel:
+    from aura.adapters.llm.llamacpp import LlamaCppChatModel
+
+    return LlamaCppChatModel(
+        llm.model, llm.model_path, n_ctx=llm.n_ctx, n_threads=llm.n_threads, tool_calling=llm.tool_calling
+    )
 
 
 # -------------------------------------------------------------------------------------------- toolsets
 
 
-def build_toolsets(config: AgentConfig) -> list[Toolset]:
-    """Every toolset of an agent, in config order: MCP servers, then one search tool per vector store.
+def build_toolsets(config: AgentConfig, vector_stores: Mapping[str, VectorStore] | None = None) -> list[Toolset]:
+    """Every toolset of an agent, in config order: MCP servers, one search tool per vector store, files.
 
-    MCP toolsets are created unconnected; the caller starts them (`await toolset.start()`).
+    `vector_stores` are the stores to search, by name (the container's `vector_stores`); built from the
+    config when not given. MCP toolsets are created unconnected; the agent's `start()` connects them.
     """
+    stores = build_vector_stores(config) if vector_stores is None else vector_stores
     toolsets: list[Toolset] = []
     if config.mcp is not None:
         for server_id, server in config.mcp.servers.items():
             toolsets.append(build_mcp_toolset(server_id, server, sanitize_schemas=config.mcp.sanitize_schemas))
-    for index, store in enumerate(config.vector_stores):
-        toolsets.append(build_vector_search_toolset(store, path=("vector_stores", index)))
+    for store in config.vector_stores:
+        toolsets.append(VectorSearchToolset(store.name, stores[store.name], store.context_prefix))
     if config.tools is not None and config.tools.filesystem:
         toolsets.append(build_filesystem_toolset(config.tools.filesystem_root))
     return toolsets
@@ -227,85 +265,91 @@ def build_filesystem_toolset(root: str | None) -> Toolset:
 
 
 def build_mcp_toolset(server_id: str, server: McpServerConfig, *, sanitize_schemas: bool = True) -> Toolset:
+    """An unconnected MCP toolset (it is a `StartableToolset`: the agent's `start()` connects it)."""
     path: KeyPath = ("mcp", "servers", server_id)
-    module = _adapter_module(MCP_MODULE, "MCP support", path)
-    what = f"MCP server '{server_id}'"
-    transport: Any
-    if isinstance(server, StdioServerConfig):
-        argv = server.argv
-        env = {key: value.reveal() for key, value in server.env.items()}
-        transport = _construct(what, path, module.StdioTransport, argv[0], argv[1:], env, server.cwd)
-    elif isinstance(server, HttpStreamableServerConfig | SseServerConfig):
-        transport_class = module.SseTransport if isinstance(server, SseServerConfig) else module.StreamableHttpTransport
-        # An empty value (say, an unset variable with `default: ''`) means "do not send this header".
-        headers = {key: value.reveal() for key, value in server.headers.items() if value.reveal()}
-        transport = _construct(what, path, transport_class, server.url, headers, dict(server.headers_from_request))
-    else:  # pragma: no cover - the union is exhaustive
-        raise ConfigError(f"{what}: transport '{server.transport}' is not available in this build")
-    toolset: Toolset = _construct(
-        what,
-        path,
-        module.McpToolset,
-        server_id,
-        transport,
-        sanitize_schemas=sanitize_schemas,
-        call_timeout=server.timeout_secs or None,
-        connect_timeout=server.connect_timeout_secs,
-        required=server.required,
-        description=server.description,
-    )
-    return toolset
+    require_adapter(MCP_MODULE, "MCP support", path)
+    from aura.adapters.mcp import McpToolset, SseTransport, StdioTransport, StreamableHttpTransport
+
+    with building(f"MCP server '{server_id}'", path):
+        transport: StdioTransport | StreamableHttpTransport | SseTransport
+        if isinstance(server, StdioServerConfig):
+            argv = server.argv
+            env = {key: value.reveal() for key, value in server.env.items()}
+            transport = StdioTransport(argv[0], argv[1:], env, server.cwd)
+        else:
+            # An empty value (say, an unset variable with `default: ''`) means "do not send this header".
+            headers = {key: value.reveal() for key, value in server.headers.items() if value.reveal()}
+            forwarded = dict(server.headers_from_request)
+            if isinstance(server, SseServerConfig):
+                transport = SseTransport(server.url, headers, forwarded)
+            else:
+                assert isinstance(server, HttpStreamableServerConfig)
+                transport = StreamableHttpTransport(server.url, headers, forwarded)
+        return McpToolset(
+            server_id,
+            transport,
+            sanitize_schemas=sanitize_schemas,
+            call_timeout=server.timeout_secs or None,
+            connect_timeout=server.connect_timeout_secs,
+            required=server.required,
+            description=server.description,
+        )
 
 
 def build_embedder(embedding: EmbeddingModelConfig, *, path: KeyPath = ("embedding_model",)) -> Embedder:
-    module, class_name, hint = EMBEDDER_ADAPTERS[embedding.provider]
+    module, hint = EMBEDDER_ADAPTERS[embedding.provider]
     what = f"embedding provider '{embedding.provider}'"
-    adapter = _adapter(module, class_name, what, (*path, "provider"), hint)
-    embedder: Embedder
-    if isinstance(embedding, OpenAIEmbeddingConfig):
-        embedder = _construct(what, path, adapter, embedding.model, embedding.api_key.reveal(), embedding.base_url)
-    elif isinstance(embedding, BedrockEmbeddingConfig):
-        embedder = _construct(
-            what,
-            path,
-            adapter,
-            embedding.model,
-            embedding.region,
-            embedding.profile,
-            endpoint_url=embedding.endpoint_url,
-        )
-    elif isinstance(embedding, LocalEmbeddingConfig):
-        embedder = _construct(what, path, adapter, embedding.model)
-    else:  # pragma: no cover - the union is exhaustive
-        raise ConfigError(f"{what} is not available in this build")
-    return embedder
+    require_adapter(module, what, (*path, "provider"), hint)
+    with building(what, path):
+        if isinstance(embedding, OpenAIEmbeddingConfig):
+            from aura.adapters.embeddings.openai import OpenAIEmbedder
+
+            return OpenAIEmbedder(embedding.model, embedding.api_key.reveal(), embedding.base_url)
+        if isinstance(embedding, BedrockEmbeddingConfig):
+            from aura.adapters.embeddings.bedrock import BedrockEmbedder
+
+            return BedrockEmbedder(
+                embedding.model, embedding.region, embedding.profile, endpoint_url=embedding.endpoint_url
+            )
+        if isinstance(embedding, LocalEmbeddingConfig):
+            from aura.adapters.embeddings.local import LocalEmbedder
+
+            return LocalEmbedder(embedding.model)
+    raise ConfigError(f"{what} is not available in this build")  # pragma: no cover - the union is exhaustive
 
 
 def build_vector_store(store: VectorStoreConfig, *, path: KeyPath = ("vector_stores",)) -> VectorStore:
-    module, class_name = STORE_ADAPTERS[store.type]
+    require_adapter(STORE_ADAPTERS[store.type], f"vector store type '{store.type}'", (*path, "type"))
     what = f"vector store '{store.name}'"
-    adapter = _adapter(module, class_name, f"vector store type '{store.type}'", (*path, "type"))
-    vector_store: VectorStore
     if isinstance(store, InMemoryStoreConfig):
+        from aura.adapters.vectors.in_memory import InMemoryVectorStore
+
         embedder = build_embedder(store.embedding_model, path=(*path, "embedding_model"))
-        vector_store = _construct(what, path, adapter, embedder, store.path)
-    elif isinstance(store, QdrantStoreConfig):
+        with building(what, path):
+            return InMemoryVectorStore(embedder, store.path)
+    if isinstance(store, QdrantStoreConfig):
+        from aura.adapters.vectors.qdrant import QdrantVectorStore
+
         embedder = build_embedder(store.embedding_model, path=(*path, "embedding_model"))
         api_key = (store.api_key.reveal() if store.api_key is not None else "") or None
-        vector_store = _construct(
-            what, path, adapter, embedder, store.collection_name, url=store.url, path=store.path, api_key=api_key
-        )
-    elif isinstance(store, BedrockKbStoreConfig):
-        vector_store = _construct(
-            what, path, adapter, store.knowledge_base_id, store.region, store.profile, endpoint_url=store.endpoint_url
-        )
-    else:  # pragma: no cover - the union is exhaustive
-        raise ConfigError(f"vector store type '{store.type}' is not available in this build")
-    return vector_store
+        with building(what, path):
+            return QdrantVectorStore(embedder, store.collection_name, url=store.url, path=store.path, api_key=api_key)
+    if isinstance(store, BedrockKbStoreConfig):
+        from aura.adapters.vectors.bedrock_kb import BedrockKnowledgeBaseStore
+
+        with building(what, path):
+            return BedrockKnowledgeBaseStore(
+                store.knowledge_base_id, store.region, store.profile, endpoint_url=store.endpoint_url
+            )
+    raise ConfigError(f"vector store type '{store.type}' is not available in this build")  # pragma: no cover
 
 
-def build_vector_search_toolset(store: VectorStoreConfig, *, path: KeyPath = ("vector_stores",)) -> Toolset:
-    return VectorSearchToolset(store.name, build_vector_store(store, path=path), store.context_prefix)
+def build_vector_stores(config: AgentConfig) -> dict[str, VectorStore]:
+    """Every `[[vector_stores]]` entry of an agent by name, in config order."""
+    return {
+        store.name: build_vector_store(store, path=("vector_stores", index))
+        for index, store in enumerate(config.vector_stores)
+    }
 
 
 # ------------------------------------------------------------------------------------------- settings

@@ -1,6 +1,6 @@
 """`aura ingest CONFIG --store NAME PATH...`: chunk, embed and index documents into a configured vector store.
 
-The store is built by the same factory `aura serve` uses (`aura.entrypoints.factories`), so
+The store is built by the composition root `aura serve` uses (`aura.entrypoints.container`), so
 ingesting and serving open the very same index with the very same embedder.
 """
 
@@ -247,7 +247,7 @@ def find_store(loaded: LoadedConfig, name: str) -> VectorStoreConfig:
 
 def run(args: argparse.Namespace) -> int:
     from aura.entrypoints.config import ConfigError, InMemoryStoreConfig, load_config
-    from aura.entrypoints.factories import build_vector_store
+    from aura.entrypoints.container import build_vector_store
 
     try:
         if args.chunk_size < 1 or not 0 <= args.chunk_overlap < args.chunk_size:

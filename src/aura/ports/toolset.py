@@ -29,3 +29,27 @@ class Toolset(Protocol):
     async def call_tool(self, name: str, arguments: Mapping[str, Any], context: ToolCallContext) -> ToolResult: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class StartableToolset(Toolset, Protocol):
+    """A toolset with work to do before its first call (connecting to an MCP server, listing its tools).
+
+    `Agent.start()` (and `async with agent`) calls `start()` on every toolset that has it, concurrently;
+    the server does so at startup, so the first request pays nothing. A toolset that is never started
+    must still work, starting itself on first use. `start()` raises when the toolset cannot be used at
+    all (say, a required server that is down).
+    """
+
+    async def start(self) -> None: ...
+
+
+@runtime_checkable
+class ConnectedToolset(Toolset, Protocol):
+    """A toolset backed by a connection whose state is worth watching (an MCP server).
+
+    `connected` is read at every metrics scrape (`aura_mcp_server_up`): it must be cheap and never block.
+    """
+
+    @property
+    def connected(self) -> bool: ...

@@ -137,7 +137,7 @@ def test_adapter_refusing_a_value_becomes_a_config_error() -> None:
 
 
 def test_provider_missing_from_the_build(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(factories.LLM_ADAPTERS, "openai", ("aura.adapters.llm.no_such_adapter", "X", ""))
+    monkeypatch.setitem(factories.LLM_ADAPTERS, "openai", ("aura.adapters.llm.no_such_adapter", ""))
     with pytest.raises(ConfigError) as caught:
         build_chat_model(OPENAI)
     assert str(caught.value) == "provider 'openai' is not available in this build"
@@ -147,9 +147,7 @@ def test_provider_missing_from_the_build(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_adapter_whose_sdk_is_missing_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "aura_test_adapter_needing_sdk.py").write_text("import aura_test_sdk_that_is_not_installed\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(
-        factories.LLM_ADAPTERS, "openai", ("aura_test_adapter_needing_sdk", "X", "pip install something")
-    )
+    monkeypatch.setitem(factories.LLM_ADAPTERS, "openai", ("aura_test_adapter_needing_sdk", "pip install something"))
     with pytest.raises(ConfigError) as caught:
         build_chat_model(OPENAI)
     assert str(caught.value) == (

@@ -49,7 +49,8 @@ def test_find_by_id(tmp_path: Path) -> None:
     agent_file(tmp_path, "a.toml", "Alpha", alias="a")
     loaded = load_config(tmp_path, environ={}, dotenv=False)
     assert loaded.find("a") is loaded.agents[0]
-    assert loaded.find("Alpha") is None  # the alias is the id
+    assert loaded.find("Alpha") is loaded.agents[0]  # the id is the alias; the unambiguous name works too
+    assert loaded.find("b") is None
 
 
 KEYED_LLM = OPENAI_LLM.replace('"sk-test"', '"{{ env.OPENAI_API_KEY }}"')

@@ -76,10 +76,19 @@ def test_a_bare_boolean_flag_means_true() -> None:
         ),
         ([], {"TOOL_RESULT_MODE": "x"}, "TOOL_RESULT_MODE: invalid tool result mode 'x'"),
         (["--aura-custom-events", "maybe"], {}, "allowed values: true, 1, yes, false, 0, no"),
-        ([], {"STREAMING_BUFFER_SIZE": "0"}, "STREAMING_BUFFER_SIZE: invalid value '0'; expected an integer >= 1"),
-        (["--port", "70000"], {}, "--port: invalid port '70000'"),
-        (["--first-chunk-timeout-secs", "-1"], {}, "expected a non-negative number of seconds"),
-        (["--tool-result-max-length", "lots"], {}, "expected a non-negative integer"),
+        (
+            [],
+            {"STREAMING_BUFFER_SIZE": "0"},
+            "STREAMING_BUFFER_SIZE: invalid value '0': streaming_buffer_size must be >= 1",
+        ),
+        (["--port", "70000"], {}, "--port: invalid value '70000': port must be between 0 and 65535"),
+        (["--first-chunk-timeout-secs", "-1"], {}, "--first-chunk-timeout-secs: invalid value '-1': first_chunk"),
+        (
+            ["--tool-result-max-length", "lots"],
+            {},
+            "--tool-result-max-length: invalid value 'lots'; expected an integer",
+        ),
+        (["--shutdown-timeout-secs", "inf"], {}, "expected a finite number of seconds"),
     ],
 )
 def test_bad_values_name_the_option_and_what_is_allowed(argv: list[str], environ: dict[str, str], message: str) -> None:

@@ -1,18 +1,16 @@
-"""`start_agents` (aura serve startup): every toolset of every agent starts concurrently."""
+"""`start_agents` (aura serve startup, `open_agents`): every toolset of every agent starts concurrently."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 
-from aura.domain.agent import Agent, AgentSettings
+from aura.domain.agent import Agent, AgentSettings, start_agents
 from aura.domain.errors import AuraError
 from aura.domain.tools import ToolCallContext, ToolResult, ToolSpec
-from aura.entrypoints.serve_command import start_agents
 from aura.testing import FunctionToolset, ScriptedChatModel
 
 # Only a bound for a broken implementation (a deadlock); a passing run never waits for it.
@@ -83,8 +81,7 @@ def agent(name: str, *toolsets: Any) -> Agent:
     return Agent(AgentSettings(name=name, system_prompt="x"), ScriptedChatModel([]), toolsets)
 
 
-async def test_toolsets_of_every_agent_start_concurrently(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="aura.serve")
+async def test_toolsets_of_every_agent_start_concurrently() -> None:
     barrier = asyncio.Barrier(3)  # sequential starts would wait here forever
     first, second, third = (SlowStartingToolset(name, barrier, tools=2) for name in ("one", "two", "three"))
     agents = [agent("alpha", first, second), agent("beta", third)]
@@ -92,8 +89,7 @@ async def test_toolsets_of_every_agent_start_concurrently(caplog: pytest.LogCapt
     await asyncio.wait_for(start_agents(agents), DEADLOCK_GUARD_SECS)
 
     assert [toolset.started for toolset in (first, second, third)] == [True, True, True]
-    assert "Loaded agent 'alpha' (scripted/scripted-model) with 4 tool(s)" in caplog.messages
-    assert "Loaded agent 'beta' (scripted/scripted-model) with 2 tool(s)" in caplog.messages
+    assert len((await agents[0].tool_registry()).tools) == 4
 
 
 async def test_a_required_server_failing_fails_startup_and_cancels_the_other_starts() -> None:
@@ -107,8 +103,8 @@ async def test_a_required_server_failing_fails_startup_and_cancels_the_other_sta
     assert hanging.cancelled
 
 
-async def test_toolsets_without_start_are_only_discovered(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="aura.serve")
+async def test_toolsets_without_start_are_only_discovered() -> None:
     functions = FunctionToolset("local").add(lambda: "ok", name="ping")
-    await asyncio.wait_for(start_agents([agent("alpha", functions)]), DEADLOCK_GUARD_SECS)
-    assert "Loaded agent 'alpha' (scripted/scripted-model) with 1 tool(s)" in caplog.messages
+    alpha = agent("alpha", functions)
+    await asyncio.wait_for(start_agents([alpha]), DEADLOCK_GUARD_SECS)
+    assert list((await alpha.tool_registry()).tools) == ["ping"]

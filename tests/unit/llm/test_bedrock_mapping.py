@@ -5,7 +5,6 @@ Wire tests run the real aioboto3 client against a loopback fake that writes AWS 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
@@ -15,9 +14,8 @@ import pytest
 from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 
 from aura.adapters.llm.bedrock import BedrockChatModel, converse_messages, converse_params
-from aura.adapters.llm.retry import RetryPolicy
 from aura.domain.errors import ProviderError, ProviderErrorKind
-from aura.domain.events import FinishReason, ModelEvent, ModelFinished, TextDelta, ToolCallReady, UsageReported
+from aura.domain.events import FinishReason, ModelFinished, TextDelta, ToolCallReady, UsageReported
 from aura.domain.messages import (
     AssistantMessage,
     ImagePart,
@@ -34,9 +32,8 @@ from tests.contract.harnesses.bedrock import DUMMY_AWS_ENV, MODEL_ID, SECRET_ACC
 from tests.contract.scenario import Response, Scenario, StreamedToolCall
 from tests.contract.wire import eventstream
 from tests.contract.wire.raw_server import RawReply, RawReplyServer
+from tests.unit.llm.helpers import FAST, HELLO, collect, collect_until_error
 
-TIMEOUT = 20.0
-FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
 PNG_BYTES = b"\x89PNG\r\n\x1a\nfake"
 NESTED_SCHEMA = {
     "type": "object",
@@ -52,7 +49,6 @@ NESTED_SCHEMA = {
     "required": ["filter", "limit"],
     "additionalProperties": False,
 }
-HELLO = ChatRequest((UserMessage("hi"),))
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
 
@@ -87,30 +83,6 @@ async def harness() -> AsyncIterator[BedrockHarness]:
 
 def model_for(base_url: str, **kwargs: object) -> BedrockChatModel:
     return BedrockChatModel(MODEL_ID, "us-east-1", endpoint_url=base_url, request_timeout=10.0, retry=FAST, **kwargs)  # type: ignore[arg-type]
-
-
-async def collect(model: BedrockChatModel, request: ChatRequest = HELLO) -> list[ModelEvent]:
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            return [event async for event in model.stream(request)]
-    finally:
-        await model.aclose()
-
-
-async def collect_until_error(
-    model: BedrockChatModel, request: ChatRequest = HELLO
-) -> tuple[list[ModelEvent], ProviderError]:
-    """The events that arrived before the stream failed, and the failure."""
-    seen: list[ModelEvent] = []
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            async for event in model.stream(request):
-                seen.append(event)
-    except ProviderError as error:
-        return seen, error
-    finally:
-        await model.aclose()
-    raise AssertionError(f"the stream ended without an error after {seen}")
 
 
 def frames(*messages: bytes) -> RawReply:

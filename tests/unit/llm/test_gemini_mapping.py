@@ -5,21 +5,17 @@ Wire tests run the real google-genai client against a loopback fake speaking `st
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from aura.adapters.llm.gemini import SKIP_SIGNATURE_SENTINEL, GeminiChatModel, gemini_contents, generation_config
-from aura.adapters.llm.retry import RetryPolicy
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
     FinishReason,
-    ModelEvent,
     ModelFinished,
     ReasoningDelta,
     TextDelta,
@@ -40,10 +36,8 @@ from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatRequest, GenerationSettings
 from tests.contract.harnesses.gemini import API_KEY
 from tests.contract.wire.raw_server import RawReply, RawReplyServer
+from tests.unit.llm.helpers import FAST, SYNTHETIC_ID, collect, collect_until_error
 
-TIMEOUT = 20.0
-FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
-SYNTHETIC_ID = re.compile(r"call_[0-9a-f]{24}")
 NESTED_SCHEMA = {
     "type": "object",
     "properties": {
@@ -57,7 +51,6 @@ NESTED_SCHEMA = {
     },
     "required": ["filter", "limit"],
 }
-HELLO = ChatRequest((UserMessage("hi"),))
 SIGNATURE = base64.b64encode(b"opaque-signature-\x00\xff-bytes").decode()
 
 
@@ -86,27 +79,6 @@ def candidate(parts: list[dict[str, Any]], finish: str | None = None, **extra: A
     if finish:
         entry["finishReason"] = finish
     return {"candidates": [entry], **extra}
-
-
-async def collect(model: GeminiChatModel, request: ChatRequest = HELLO) -> list[ModelEvent]:
-    async with asyncio.timeout(TIMEOUT):
-        return [event async for event in model.stream(request)]
-
-
-async def collect_until_error(
-    model: GeminiChatModel, request: ChatRequest = HELLO
-) -> tuple[list[ModelEvent], ProviderError]:
-    """The events that arrived before the stream failed, and the failure."""
-    seen: list[ModelEvent] = []
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            async for event in model.stream(request):
-                seen.append(event)
-    except ProviderError as error:
-        return seen, error
-    finally:
-        await model.aclose()
-    raise AssertionError(f"the stream ended without an error after {seen}")
 
 
 # --- pure mapping -------------------------------------------------------------------------------

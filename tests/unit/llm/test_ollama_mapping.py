@@ -5,10 +5,8 @@ Wire tests run the real `ollama` SDK client against a loopback fake speaking NDJ
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import re
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,11 +14,9 @@ from typing import Any
 import pytest
 
 from aura.adapters.llm.ollama import OllamaChatModel, chat_body
-from aura.adapters.llm.retry import RetryPolicy
 from aura.domain.errors import ProviderError, ProviderErrorKind
 from aura.domain.events import (
     FinishReason,
-    ModelEvent,
     ModelFinished,
     ReasoningDelta,
     TextDelta,
@@ -43,10 +39,8 @@ from aura.ports.chat_model import ChatRequest, GenerationSettings
 from tests.contract.harnesses.ollama import MODEL, OllamaHarness
 from tests.contract.scenario import Response, Scenario, StreamedToolCall
 from tests.contract.wire.raw_server import RawReply, RawReplyServer
+from tests.unit.llm.helpers import FAST, HELLO, SYNTHETIC_ID, collect, collect_until_error
 
-TIMEOUT = 20.0
-FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
-SYNTHETIC_ID = re.compile(r"call_[0-9a-f]{24}")
 NESTED_SCHEMA = {
     "type": "object",
     "properties": {
@@ -61,7 +55,6 @@ NESTED_SCHEMA = {
     "required": ["filter", "limit"],
     "additionalProperties": False,
 }
-HELLO = ChatRequest((UserMessage("hi"),))
 
 
 @pytest.fixture
@@ -94,30 +87,6 @@ def line(content: str = "", *, done: bool = False, **extra: Any) -> dict[str, An
         if key in extra:
             message[key] = extra.pop(key)
     return {"model": MODEL, "created_at": "2026-01-01T00:00:00Z", "message": message, "done": done, **extra}
-
-
-async def collect(model: OllamaChatModel, request: ChatRequest = HELLO) -> list[ModelEvent]:
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            return [event async for event in model.stream(request)]
-    finally:
-        await model.aclose()
-
-
-async def collect_until_error(
-    model: OllamaChatModel, request: ChatRequest = HELLO
-) -> tuple[list[ModelEvent], ProviderError]:
-    """The events that arrived before the stream failed, and the failure."""
-    seen: list[ModelEvent] = []
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            async for event in model.stream(request):
-                seen.append(event)
-    except ProviderError as error:
-        return seen, error
-    finally:
-        await model.aclose()
-    raise AssertionError(f"the stream ended without an error after {seen}")
 
 
 def model_for(base_url: str, **kwargs: Any) -> OllamaChatModel:

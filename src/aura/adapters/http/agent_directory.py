@@ -13,7 +13,7 @@ class UnknownDefaultAgent(ValueError):
 
 
 class AgentDirectory:
-    """The served agents in load order, with the selection rules of SPEC-reference §1.11.
+    """The served agents in load order, and the rules that pick one for a request:
 
     - `model` equal to an agent id (alias if set, else name) selects it; the `name` of an agent
       with an alias is accepted too, unless it is another agent's id.

@@ -1,4 +1,4 @@
-"""Server options: every `aura serve` setting of SPEC §2.1, as one immutable value."""
+"""Server options: every `aura serve` setting (docs/configuration.md, "Server options"), as one immutable value."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 class ToolResultMode(enum.Enum):
-    """How tool results reach the client in OpenAI chunks (SPEC-reference §3.4)."""
+    """How tool results reach the client in OpenAI chunks (docs/streaming-api-guide.md)."""
 
     NONE = "none"
     OPEN_WEB_UI = "open-web-ui"

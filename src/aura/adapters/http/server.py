@@ -14,7 +14,7 @@ from aura.adapters.http.app import SERVER_STATE, create_app
 from aura.adapters.http.observer import ServerObserver
 from aura.adapters.http.options import ServerOptions
 from aura.adapters.http.request_scope import RequestScope, no_request_scope
-from aura.domain.agent import Agent
+from aura.domain.agent import Agent, close_agents
 from aura.ports.session_store import SessionStore
 from aura.ports.tracer import Tracer
 
@@ -78,14 +78,6 @@ async def shutdown_gracefully(
     )
     if not await coordinator.stop_turns(TURN_STOP_SECS):
         logger.warning("%d request(s) did not stop in time", coordinator.active_turns)
-
-
-async def close_agents(agents: Sequence[Agent]) -> None:
-    for agent in agents:
-        try:
-            await agent.aclose()
-        except Exception:
-            logger.exception("closing agent %r failed", agent.id)
 
 
 async def run_server(

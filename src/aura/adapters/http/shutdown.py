@@ -1,4 +1,4 @@
-"""Two-phase graceful shutdown (SPEC-reference §10.2).
+"""Two-phase graceful shutdown, so a deploy never cuts a stream without its closing frames.
 
 Phase 1: the gate closes; every new request, `/health` included, gets 503 JSON at once while
 in-flight turns keep running. Grace period: wait until no turn is active or the shutdown timeout

@@ -7,7 +7,7 @@ Mapping:
 - `max_tokens` is required by the API: the agent's value, else `default_max_tokens` (8192).
 - `temperature` goes in the JSON body directly: the installed SDK no longer lists it as a parameter, the
   API still takes it.
-- `reasoning_effort` is not an Anthropic parameter and is ignored (SPEC-reference §4.7); extended thinking is
+- `reasoning_effort` is not an Anthropic parameter and is ignored (no equivalent knob); extended thinking is
   not enabled, but thinking deltas a server sends are surfaced as `ReasoningDelta`.
 
 Usage is reported at `message_stop`: prompt tokens = input + cache-creation + cache-read tokens (all three

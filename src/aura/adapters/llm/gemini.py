@@ -333,7 +333,11 @@ def _image_part(image: ImagePart) -> types.Part | None:
 
 
 def classify_error(error: Exception, secrets: Iterable[str] = ()) -> ProviderError | None:
-    """Map google-genai / aiohttp / httpx failures to `ProviderError`s (secrets redacted); None otherwise."""
+    """Map google-genai / aiohttp failures to `ProviderError`s (secrets redacted); None otherwise.
+
+    google-genai's async client runs on aiohttp whenever aiohttp is installed (always, with Aura), so its
+    transport failures are aiohttp's; httpx is only its fallback (tests/contract/test_gemini_transport_errors.py).
+    """
     return redacted(_classify(error), secrets, PROVIDER)
 
 
@@ -345,11 +349,10 @@ def _classify(error: Exception) -> ProviderError | None:
     if isinstance(error, asyncio.TimeoutError | TimeoutError):
         return ProviderError(ProviderErrorKind.TIMEOUT, "request to Gemini timed out", provider=PROVIDER)
     import aiohttp
-    import httpx
 
-    if isinstance(error, aiohttp.ServerTimeoutError | httpx.TimeoutException):
+    if isinstance(error, aiohttp.ServerTimeoutError):
         return ProviderError(ProviderErrorKind.TIMEOUT, "request to Gemini timed out", provider=PROVIDER)
-    if isinstance(error, aiohttp.ClientError | httpx.TransportError):
+    if isinstance(error, aiohttp.ClientError):
         return ProviderError(
             ProviderErrorKind.CONNECTION,
             f"connection to Gemini failed: {type(error).__name__}: {error}",

@@ -1,16 +1,17 @@
 """Ollama through the `ollama` SDK's `AsyncClient` (`POST /api/chat`, NDJSON stream).
 
 Choices worth knowing (see docs/ollama-guide.md):
-- The request body is built here and sent with the SDK's streaming request helper rather than through
+- The request is built and sent here, over httpx (the SDK's own transport), rather than through
   `AsyncClient.chat`: the SDK validates tools into a pydantic model that silently drops schema keywords
-  it does not know (nested `properties`, `anyOf`, `additionalProperties`, …). The SDK still does the
-  transport, the NDJSON parsing and the error mapping.
+  it does not know (nested `properties`, `anyOf`, `additionalProperties`, …), and its raw request helper
+  is private. Each NDJSON line is read into the SDK's public `ollama.ChatResponse`, and failures are raised
+  as its public `ollama.ResponseError`, exactly as the SDK does, so the error mapping is the SDK's.
 - `options` is passed through as the request's `options` (the config merges `num_ctx`, `num_predict`,
   then `additional_params`); the agent's `temperature` is applied last when set. `think` and
   `keep_alive` are request fields in Ollama's API, not options, so they are lifted out of `options`.
   `agent.max_tokens` becomes `num_predict` unless `options` already sets it.
 - Ollama sends complete tool calls without ids: each gets a synthetic `call_<24 hex>` id.
-- `fallback_tool_parsing=True` recovers tool calls a model wrote as text (spec §8) with the domain's
+- `fallback_tool_parsing=True` recovers tool calls a model wrote as text with the domain's
   `StreamingToolCallDetector`: prose streams immediately, text that turns out to be a call to an
   offered tool is withheld and becomes `ToolCallReady`. A native tool call switches the fallback off
   for the rest of that response (the held-back text is then shown as it was).
@@ -18,10 +19,11 @@ Choices worth knowing (see docs/ollama-guide.md):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -88,7 +90,7 @@ class OllamaChatModel:
         self._retry = retry
         self._tool_schemas = ToolSchemas(schema_profile)
         # one SDK client per event loop: its pooled connections belong to the loop that opened them
-        self._clients = PerEventLoop(lambda: ollama.AsyncClient(host=self._base_url, timeout=request_timeout), _close)
+        self._clients = PerEventLoop(lambda: _http_client(self._base_url, request_timeout), _close)
 
     @property
     def provider(self) -> str:
@@ -116,14 +118,13 @@ class OllamaChatModel:
 
     async def _attempt(self, body: Mapping[str, Any], fallback_tool_names: list[str]) -> AsyncIterator[ModelEvent]:
         client = await self._clients.get()
-        parts: AsyncIterator[ollama.ChatResponse] = await client._request(
-            ollama.ChatResponse, "POST", "/api/chat", json=body, stream=True
-        )
-        try:
-            async for event in _events(parts, fallback_tool_names):
-                yield event
-        finally:
-            await parts.aclose()  # type: ignore[attr-defined]
+        async with client.stream("POST", "/api/chat", json=body) as response:
+            if response.is_error:
+                await response.aread()
+                raise ollama.ResponseError(response.text, response.status_code)  # the SDK reads its `error`
+            async with contextlib.aclosing(_chat_responses(response)) as parts:
+                async for event in _events(parts, fallback_tool_names):
+                    yield event
 
     def _classify(self, error: Exception) -> ProviderError | None:
         # The SDK sends OLLAMA_API_KEY (hosted Ollama) as a bearer token; never let it reach a message.
@@ -330,5 +331,25 @@ def _safe_url(url: str) -> str:
     return str(parsed.copy_with(username=None, password=None))
 
 
-async def _close(client: ollama.AsyncClient) -> None:
-    await client.close()  # type: ignore[no-untyped-call]  # the SDK leaves it unannotated
+def _http_client(base_url: str, timeout: float) -> httpx.AsyncClient:
+    """The headers the SDK's client sends, OLLAMA_API_KEY (hosted Ollama) as a bearer token included."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    api_key = os.environ.get("OLLAMA_API_KEY")
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout, follow_redirects=True, headers=headers)
+
+
+async def _chat_responses(response: httpx.Response) -> AsyncGenerator[ollama.ChatResponse, None]:
+    """The NDJSON lines of `/api/chat` as the SDK's chunks; an `{"error": ...}` line raises as the SDK does."""
+    async for line in response.aiter_lines():
+        if not line.strip():
+            continue
+        part = json.loads(line)
+        if isinstance(part, dict) and (error := part.get("error")):
+            raise ollama.ResponseError(error)
+        yield ollama.ChatResponse.model_validate(part)
+
+
+async def _close(client: httpx.AsyncClient) -> None:
+    await client.aclose()

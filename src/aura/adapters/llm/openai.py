@@ -3,7 +3,7 @@
 Streaming always uses `stream_options.include_usage`, so the last chunk carries usage; servers that ignore it
 still finish cleanly, just without a `UsageReported`.
 
-Parameter mapping (SPEC-reference §4.7):
+Parameter mapping:
 - `max_tokens` is sent as `max_completion_tokens` to OpenAI reasoning models (o1, o3, o4, gpt-5 — they reject
   `max_tokens`) and as `max_tokens` to everything else, because most compatible servers only know `max_tokens`.
 - `reasoning_effort` is sent only to those reasoning models; for any other model it is dropped with a warning
@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
@@ -65,6 +64,7 @@ from aura.domain.messages import (
     ToolCall,
     ToolResultMessage,
     UserMessage,
+    new_tool_call_id,
 )
 from aura.domain.schema_profiles import OPENAI, OfferedTool, OfferedTools, SchemaProfile, ToolSchemas
 from aura.domain.usage import Usage
@@ -314,7 +314,7 @@ class ChatCompletionStreamReader:
                 raise malformed(self.provider, f"tool call #{index} has no function name")
             partial.emitted = True
             arguments = "".join(partial.argument_pieces).strip() or "{}"
-            call_id = partial.id or f"call_{uuid.uuid4().hex[:24]}"
+            call_id = partial.id or new_tool_call_id()
             events.append(ToolCallReady(ToolCall(call_id, partial.name, arguments)))
         return events
 

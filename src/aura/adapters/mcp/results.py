@@ -1,4 +1,4 @@
-"""Turning an MCP `CallToolResult` into the text a model reads (spec §5.4, the → PY variant).
+"""Turning an MCP `CallToolResult` into the text a model reads.
 
 * `structuredContent`, when present, wins: compact JSON, and kept as `ToolResult.structured`.
 * Otherwise the content parts are rendered and joined with a newline: text as is, embedded text

@@ -33,7 +33,7 @@ _STDERR_TAIL_CHARS = 300
 
 @attrs.frozen
 class StdioTransport:
-    """Spawn `command` with `args`; `env` is added on top of our own environment (spec §1.6)."""
+    """Spawn `command` with `args`; `env` is added on top of our own environment (so PATH and HOME still work)."""
 
     command: str
     args: Sequence[str] = attrs.field(default=(), converter=string_tuple)

@@ -200,7 +200,7 @@ def _structure_any(value: Any, tp: Any) -> Any:
 
 
 def lenient_uint_hook(bits: int) -> Callable[[Any, Any], int]:
-    """An integer, or a float with no fractional part, in `0 .. 2**bits - 1` (SPEC-reference §1.9)."""
+    """An integer, or a float with no fractional part, in `0 .. 2**bits - 1` (Helm renders `8000` as `8000.0`)."""
     type_name = f"u{bits}"
     maximum = 2**bits - 1
 

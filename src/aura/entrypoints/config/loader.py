@@ -68,13 +68,20 @@ class LoadedConfig:
         return tuple(warning for agent in self.agents for warning in agent.warnings)
 
     def find(self, agent_id: str) -> AgentFile | None:
-        """The agent whose id (alias, else name) is exactly `agent_id`."""
-        return next((agent for agent in self.agents if agent.id == agent_id), None)
+        """The agent whose id (alias, else name) is `agent_id`; else the one agent whose name it is.
+
+        An agent's name is accepted when it has an alias, as long as no other agent has that name.
+        """
+        found = next((agent for agent in self.agents if agent.id == agent_id), None)
+        if found is not None:
+            return found
+        by_name = [agent for agent in self.agents if agent.config.agent.name == agent_id]
+        return by_name[0] if len(by_name) == 1 else None
 
     def default_agent(self, default_agent: str | None) -> AgentFile | None:
         """The agent a request without `model` goes to: `DEFAULT_AGENT`, else the only agent, else none.
 
-        Raises `ConfigError` when `default_agent` names no loaded agent (a startup error, §1.11).
+        Raises `ConfigError` when `default_agent` names no loaded agent (a startup error).
         """
         if default_agent is not None:
             return resolve_default_agent(self, default_agent)
@@ -82,16 +89,10 @@ class LoadedConfig:
 
 
 def resolve_default_agent(loaded: LoadedConfig, default_agent: str) -> AgentFile:
-    """Validate `DEFAULT_AGENT`: it must be a loaded agent's id (alias, else name).
-
-    An agent's name is accepted too when it has an alias, as long as that name is unambiguous.
-    """
+    """Validate `DEFAULT_AGENT`: it must name a loaded agent (see `LoadedConfig.find`)."""
     found = loaded.find(default_agent)
     if found is not None:
         return found
-    by_name = [agent for agent in loaded.agents if agent.config.agent.name == default_agent]
-    if len(by_name) == 1:
-        return by_name[0]
     known = ", ".join(f"'{agent_id}'" for agent_id in loaded.ids) or "none"
     raise ConfigError(
         f"DEFAULT_AGENT '{default_agent}' does not match any loaded agent name or alias (loaded: {known})"
@@ -224,7 +225,7 @@ def _warnings(source: Path, config: AgentConfig) -> list[str]:
 
 
 def check_unique_ids(agents: list[AgentFile]) -> None:
-    """Agent ids must be unique across files (§1.10); the error names both files."""
+    """Agent ids must be unique across files (a request names one by id); the error names both files."""
     alias_owner: dict[str, AgentFile] = {}
     id_owner: dict[str, AgentFile] = {}
     for agent in agents:

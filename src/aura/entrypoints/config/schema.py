@@ -28,7 +28,7 @@ REASONING_EFFORTS = ("minimal", "low", "medium", "high")
 ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 LlamaCppToolCalling = Literal["fallback", "native"]
 
-#: attrs field metadata key marking a "lenient unsigned integer" (§1.9): an integer, or a float with
+#: attrs field metadata key marking a "lenient unsigned integer": an integer, or a float with
 #: no fractional part (Helm renders `8000` as `8000.0`). The value is the bit width of the range.
 LENIENT_UINT = "aura_lenient_uint_bits"
 
@@ -140,7 +140,7 @@ class OllamaConfig(_LlmCommon):
     num_predict: int | None = lenient_uint()
     #: Passed through as Ollama `options` (after `num_ctx`/`num_predict`, so these keys win).
     additional_params: Mapping[str, Any] = attrs.field(factory=dict)
-    #: Accepted and ignored (with a warning) so one templated file can switch providers (SPEC-reference §1.13).
+    #: Accepted and ignored (with a warning) so one templated file can switch providers.
     api_key: Secret | None = None
 
     @property
@@ -515,7 +515,7 @@ class AgentConfig:
 
 
 def validate_config(config: AgentConfig) -> list[ConfigProblem]:
-    """Checks a type cannot express (§1.9 and ours). Returns every problem, in file order."""
+    """Checks a type cannot express (ranges, exclusive keys, unique names). Returns every problem, in file order."""
     problems: list[ConfigProblem] = []
 
     def problem(path: KeyPath, message: str) -> None:

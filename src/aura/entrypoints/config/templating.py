@@ -1,8 +1,8 @@
 """`{{ env.NAME }}` and `{{ env.NAME | default: 'x' }}` placeholders in config string values.
 
-Substitution walks the parsed TOML tree and rewrites string values only (→ PY of SPEC-reference
-§1.2): a value containing quotes, backslashes or newlines cannot break or inject TOML, comments are
-never looked at, and table keys are left alone. A substituted value is always a string.
+Substitution walks the parsed TOML tree and rewrites string values only, not the file's text: a value
+containing quotes, backslashes or newlines cannot break or inject TOML, comments are never looked at,
+and table keys are left alone. A substituted value is always a string.
 
 Grammar: `NAME` matches `[A-Z_][A-Z0-9_]*` (a lowercase name is not a placeholder and stays as
 written); the default is single-quoted and may be empty. A defaulted placeholder never fails (an
