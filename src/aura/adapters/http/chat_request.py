@@ -19,6 +19,7 @@ import attrs
 from multidict import CIMultiDictProxy
 
 from aura.adapters.http.errors import invalid_request
+from aura.adapters.http.limits import checked_session_id
 from aura.domain.messages import AssistantMessage, ContentPart, ImagePart, Message, TextPart, UserMessage
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def resolve_session_id(metadata_session_id: str | None, headers: Mapping[str, st
     for name in SESSION_HEADERS:
         value = headers.get(name)
         if value is not None:
-            return value
+            return checked_session_id(value, name)
     return new_session_id()
 
 
@@ -179,7 +180,7 @@ def _metadata_session_id(metadata: Any) -> str | None:
         raise invalid_request(
             "metadata.chat_session_id: must not contain control characters", "metadata.chat_session_id"
         )
-    return session_id
+    return None if session_id is None else checked_session_id(session_id, "metadata.chat_session_id")
 
 
 Content = str | tuple[ContentPart, ...]
