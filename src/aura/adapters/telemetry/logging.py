@@ -101,9 +101,19 @@ class SecretMasker:
         known = "|".join(re.escape(secret) for secret in self.secrets)
         self._known = re.compile(known) if known else None
 
+    def may_hold_secrets(self, text: str) -> bool:
+        """False when `mask(text)` would certainly return `text` unchanged (no keyword, no known value)."""
+        for secret in self.secrets:
+            if secret in text:
+                return True
+        return _TRIGGERS.search(text.lower()) is not None
+
     def mask(self, text: str) -> str:
-        if self._known is not None and any(secret in text for secret in self.secrets):
-            text = self._known.sub(MASK, text)
+        if self._known is not None:
+            for secret in self.secrets:
+                if secret in text:
+                    text = self._known.sub(MASK, text)
+                    break
         if _TRIGGERS.search(text.lower()) is None:
             return text
         for pattern, replacement in SECRET_PATTERNS:
@@ -154,22 +164,37 @@ class SecretMaskingFilter(logging.Filter):
         self.secrets: tuple[str, ...] = self._masker.secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
-        mask = self._masker.mask
         try:
             message = record.getMessage()
         except Exception:  # bad %-args: keep what there is, masked, rather than dropping the line
             message = f"{record.msg} {record.args!r}"
-        record.msg = bounded(mask(message), MAX_MESSAGE_CHARS)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
+        fields = vars(record)
+        extra_keys = fields.keys() - _STANDARD_RECORD_ATTRIBUTES
+        extras = [(key, value) for key in extra_keys if isinstance(value := fields[key], str)]
+        # One check over the whole record (most hold nothing to mask) instead of one per field: whatever a field
+        # holds, the joined text holds too, so the check never misses one.
+        whole = "\n".join((message, record.exc_text or "", record.stack_info or "", *(value for _, value in extras)))
+        if self._masker.may_hold_secrets(whole):
+            mask = self._masker.mask
+            message = mask(message)
+            if record.exc_text:
+                record.exc_text = mask(record.exc_text)
+            if record.stack_info:
+                record.stack_info = mask(record.stack_info)
+            extras = [(key, mask(value)) for key, value in extras]
+        elif len(whole) <= MAX_FIELD_CHARS:  # nothing to mask, nothing to cut: the common case
+            record.msg = message
+            return True
+        record.msg = bounded(message, MAX_MESSAGE_CHARS)
         if record.exc_text:
-            record.exc_text = bounded(mask(record.exc_text), MAX_EXCEPTION_CHARS)
+            record.exc_text = bounded(record.exc_text, MAX_EXCEPTION_CHARS)
         if record.stack_info:
-            record.stack_info = bounded(mask(record.stack_info), MAX_EXCEPTION_CHARS)
-        for key, value in vars(record).items():
-            if isinstance(value, str) and key not in _STANDARD_RECORD_ATTRIBUTES:
-                setattr(record, key, bounded(mask(value), MAX_FIELD_CHARS))
+            record.stack_info = bounded(record.stack_info, MAX_EXCEPTION_CHARS)
+        for key, value in extras:
+            fields[key] = bounded(value, MAX_FIELD_CHARS)
         return True
 
 
