@@ -194,3 +194,16 @@ async def test_a_session_id_at_the_limit_is_echoed_and_readable_by_aiohttp(
         assert response.status == 200
         assert response.headers["X-Chat-Session-Id"] == session
         assert b"data: [DONE]" in await response.read()
+
+
+async def test_a_malformed_chunked_body_is_a_400_not_a_500(server: RunningServer, log: io.StringIO) -> None:
+    request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"mes\r\nZZZ-not-a-size\r\n\r\n"
+    )
+    status, _, body = await exchange(port_of(server), request)
+
+    assert status == 400
+    assert envelope(body)["type"] == "invalid_request_error"
+    assert all(line["level"] in ("DEBUG", "INFO") for line in records(log)), records(log)
+    assert "Traceback" not in log.getvalue()
