@@ -199,7 +199,7 @@ async def test_a_session_id_at_the_limit_is_echoed_and_readable_by_aiohttp(
 async def test_a_malformed_chunked_body_is_a_400_not_a_500(server: RunningServer, log: io.StringIO) -> None:
     request = (
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"mes\r\nZZZ-not-a-size\r\n\r\n"
+        b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"mes\r\nZZZ-not-a-size\r\n\r\n'
     )
     status, _, body = await exchange(port_of(server), request)
 
