@@ -278,8 +278,9 @@ async def targets(args: argparse.Namespace) -> AsyncIterator[dict[str, tuple[str
             "STREAMING_BUFFER_SIZE": "400",
             "FIRST_CHUNK_TIMEOUT_SECS": "0",
             "STREAMING_TIMEOUT_SECS": "0",
-            "LOG_LEVEL": "WARNING",
         }
+        if args.log_level != "default":  # "default": no LOG_LEVEL, the server's default (INFO lines per request)
+            aura_env["LOG_LEVEL"] = args.log_level
         aura = stack.enter_context(process([sys.executable, "-m", "aura.entrypoints.cli", "serve"], aura_env))
         for port, child in ((upstream_port, up), (proxy_port, proxy), (aura_port, aura)):
             await wait_for_port(port, child)
@@ -351,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token-interval-ms", type=float, default=20.0, help="upstream delay between chunks")
     parser.add_argument("--requests", type=int, default=0, help="requests per level (default: max(30, 2 x level))")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results here")
+    parser.add_argument(
+        "--log-level", default="WARNING", help="aura serve's LOG_LEVEL; 'default' leaves it unset (INFO per request)"
+    )
     args = parser.parse_args(argv)
     results = asyncio.run(benchmark(args))
     print(report(results, args))

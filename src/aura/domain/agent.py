@@ -696,7 +696,7 @@ class _Turn:
         tracer = agent.guarded_tracer
         started = agent.clock.monotonic()
         token = call.id
-        await events.put(ToolStarted(call, token))
+        await events.put(ToolStarted(call, token, known_tool=registry.get(call.name) is not None))
 
         async def report_progress(update: ProgressUpdate) -> None:
             await events.put(ToolProgress(call, token, update))

@@ -68,8 +68,12 @@ class ToolRequested:
 
 @attrs.frozen
 class ToolStarted:
+    """A tool call begins. `known_tool` is False when the model named a tool the agent does not have
+    (the call then completes at once with a "Tool not found" error); metrics label such calls `unknown`."""
+
     call: ToolCall
     progress_token: str | int | None
+    known_tool: bool = True
 
 
 @attrs.frozen

@@ -16,7 +16,6 @@ from typing import TextIO
 
 from dotenv import dotenv_values
 
-from aura.adapters.mcp.connection import redact_url
 from aura.adapters.telemetry.logging import mask_secrets, secret_env_values
 from aura.entrypoints.config.errors import ConfigError
 from aura.entrypoints.config.loader import DEFAULT_CONFIG_PATH, AgentFile, LoadedConfig, load_config
@@ -135,11 +134,16 @@ class _Scrubbed:
     """A text stream that masks secrets (a templated token can sit inside a URL or a stdio argument)."""
 
     def __init__(self, out: TextIO, secrets: Sequence[str]) -> None:
+        # Imported here, not at the top: `aura serve` imports this module to build the CLI parser, and the
+        # MCP adapter brings the MCP SDK (about 1 s of imports) that a config without MCP servers never needs.
+        from aura.adapters.mcp.connection import redact_url
+
+        self._redact_url = redact_url
         self._out = out
         self._secrets = secrets
 
     def write(self, text: str) -> int:
-        return self._out.write(redact_url(mask_secrets(text, self._secrets)))
+        return self._out.write(self._redact_url(mask_secrets(text, self._secrets)))
 
     def flush(self) -> None:
         self._out.flush()

@@ -161,8 +161,11 @@ async def _serve(
 ) -> int:
     # imported late: `aura --help` stays fast
     from aura.entrypoints.config import ConfigError
-    from aura.entrypoints.container import build_agents
     from aura.entrypoints.factories import build_session_store, check_session_store
+    from aura.entrypoints.optional_imports import DEPENDENCY_INJECTOR_EXTRAS, without_modules
+
+    with without_modules(DEPENDENCY_INJECTOR_EXTRAS):  # FastAPI & co. are not ours to import (~0.3 s)
+        from aura.entrypoints.container import build_agents
 
     agents: list[Agent] = []
     try:

@@ -105,3 +105,33 @@ def test_each_instance_has_its_own_registry_and_never_touches_the_global_one() -
     first.record_request("calc", 200)
     assert sample(second, "aura_requests_total", agent="calc", status="200") is None
     assert REGISTRY.get_sample_value("aura_requests_total", {"agent": "calc", "status": "200"}) is None
+
+
+def test_every_label_is_bounded_whatever_the_callers_pass() -> None:
+    from aura.adapters.telemetry.metrics import MAX_AGENT_LABELS, MAX_OUTCOME_LABELS, MAX_TOOL_LABELS, OTHER_LABEL
+
+    metrics = ServerMetrics()
+    for index in range(2000):
+        metrics.record_tool_call(f"tool{index}", "success", 0.1)
+        metrics.record_request(f"agent{index}", 200 + index)
+        metrics.stream_started(f"agent{index}")
+        metrics.stream_ended(f"agent{index}", f"outcome{index}", 1.0)
+        metrics.observe_time_to_first_token(f"agent{index}", 0.1)
+    text = metrics.exposition().decode()
+
+    def values(name: str, label: str) -> set[str]:
+        return {
+            found.labels[label]
+            for family in text_string_to_metric_families(text)
+            for found in family.samples
+            if found.name == name
+        }
+
+    assert len(values("aura_tool_calls_total", "tool")) == MAX_TOOL_LABELS + 1
+    assert OTHER_LABEL in values("aura_tool_calls_total", "tool")
+    assert len(values("aura_requests_total", "agent")) == MAX_AGENT_LABELS + 1
+    assert len(values("aura_active_streams", "agent")) == MAX_AGENT_LABELS + 1
+    assert len(values("aura_stream_duration_seconds_count", "outcome")) == MAX_OUTCOME_LABELS + 1
+    statuses = values("aura_requests_total", "status")
+    assert all(status == OTHER_LABEL or 100 <= int(status) <= 599 for status in statuses)
+    assert sum(1 for family in text_string_to_metric_families(text) for _ in family.samples) < 20_000

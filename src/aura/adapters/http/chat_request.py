@@ -27,6 +27,7 @@ import attrs
 from multidict import CIMultiDictProxy
 
 from aura.adapters.http.errors import invalid_request
+from aura.adapters.http.limits import checked_session_id
 from aura.adapters.http.openwebui import background_task_kind, fold_tool_panels, tool_call_note
 from aura.domain.messages import (
     AssistantMessage,
@@ -120,7 +121,7 @@ def resolve_session_id(metadata_session_id: str | None, headers: Mapping[str, st
     for name in SESSION_HEADERS:
         value = headers.get(name)
         if value is not None:
-            return value
+            return checked_session_id(value, name)
     return new_session_id()
 
 
@@ -268,7 +269,7 @@ def _metadata_session_id(metadata: Any) -> str | None:
         raise invalid_request(
             "metadata.chat_session_id: must not contain control characters", "metadata.chat_session_id"
         )
-    return session_id
+    return None if session_id is None else checked_session_id(session_id, "metadata.chat_session_id")
 
 
 Content = str | tuple[ContentPart, ...]

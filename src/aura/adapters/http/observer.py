@@ -27,6 +27,9 @@ CLIENT_CLOSED_REQUEST = 499
 # The agent label of a chat request rejected before an agent was chosen (bad body, unknown model,
 # missing API key, shutdown). Never the client's `model` value: that would let clients create series.
 UNKNOWN_AGENT = "unknown"
+# The tool label of a call to a tool the agent does not have. Never the name the model made up: 300
+# invented names would be 300 new series.
+UNKNOWN_TOOL = "unknown"
 
 
 @runtime_checkable
@@ -138,7 +141,8 @@ class TurnObservation:
     """Watches the events of one turn: time to first token and every tool call's outcome.
 
     A tool that started but never completed (the turn was cancelled: disconnect, timeout,
-    shutdown) is reported as `cancelled` by `close()`.
+    shutdown) is reported as `cancelled` by `close()`. Tools are reported by name only when the
+    agent has them (`ToolStarted.known_tool`); calls to names the model invented are `unknown`.
     """
 
     def __init__(self, observer: ServerObserver, agent: str, *, streaming: bool) -> None:
@@ -155,11 +159,12 @@ class TurnObservation:
                 self.first_token_seen = True
                 self.observer.observe_time_to_first_token(self.agent, time.monotonic() - self.started)
         elif isinstance(event, ToolStarted):
-            self._running_tools[event.call.id] = (event.call.name, time.monotonic())
+            label = event.call.name if event.known_tool else UNKNOWN_TOOL
+            self._running_tools[event.call.id] = (label, time.monotonic())
         elif isinstance(event, ToolCompleted):
-            self._running_tools.pop(event.call.id, None)
+            label, _ = self._running_tools.pop(event.call.id, (UNKNOWN_TOOL, 0.0))
             outcome = TOOL_SUCCESS if tool_succeeded(event.result) else TOOL_ERROR
-            self.observer.record_tool_call(event.call.name, outcome, event.duration_ms / 1000)
+            self.observer.record_tool_call(label, outcome, event.duration_ms / 1000)
         elif isinstance(event, ApprovalRequested):
             self.observer.record_approval(self.agent, "requested")
         elif isinstance(event, ApprovalDecided):

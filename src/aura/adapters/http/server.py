@@ -11,6 +11,7 @@ from aiohttp import web
 
 from aura.adapters.http.agent_directory import UnknownDefaultAgent
 from aura.adapters.http.app import SERVER_STATE, create_app
+from aura.adapters.http.edge import EdgeAppRunner
 from aura.adapters.http.observer import ServerObserver
 from aura.adapters.http.options import ServerOptions
 from aura.adapters.http.request_scope import RequestScope, no_request_scope
@@ -34,9 +35,10 @@ async def start_app(
 
     `handler_cancellation=True` makes aiohttp cancel a handler whose client disconnected, which is
     how a non-streaming turn notices a disconnect. `reuse_port` sets SO_REUSEPORT so several worker
-    processes can listen on the same port (the kernel spreads connections between them).
+    processes can listen on the same port (the kernel spreads connections between them). Requests aiohttp
+    cannot parse are answered in the OpenAI error envelope and never echoed (`EdgeAppRunner`).
     """
-    runner = web.AppRunner(
+    runner = EdgeAppRunner(
         app,
         handle_signals=False,
         handler_cancellation=True,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextvars
 import datetime
+import functools
 import json
 import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, Final
 
@@ -26,45 +27,118 @@ MIN_SECRET_LENGTH: Final = 8
 CONTEXT_FIELDS: Final = ("request_id", "session_id", "agent_id", "trace_id")
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+# What one log record may carry, in characters, counted after masking (so a cut never exposes part of a
+# secret). Client input reaches log lines (a session id, an MCP server's stderr line, an error message that
+# quotes a request), and a line of megabytes costs every log pipeline downstream; these bound it.
+MAX_MESSAGE_CHARS: Final = 8192
+MAX_FIELD_CHARS: Final = 1024  # each `extra=` string field
+MAX_EXCEPTION_CHARS: Final = 32768  # a formatted traceback or stack
+
 _SECRET_ENV_NAME = re.compile(r"(API_?KEY|_KEY$|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 
-# (pattern, replacement): applied in order to every message, argument and traceback text.
-_SECRET_PATTERNS: Final = (
+# Masking runs on every log line, and log lines carry client input, so it must take time linear in the
+# text's length whatever the text is. Each pattern below therefore:
+#   - starts with a literal keyword (after at most a zero-width check), never with a repetition, so an
+#     attempt at a position that does not start the keyword costs O(1);
+#   - repeats only single character classes, possessively (`++`, `*+`, `{n,}+`: no backtracking into them),
+#     and never nests one repetition inside another;
+#   - has runs that another attempt of the same pattern cannot start inside (a keyword needs a character the
+#     run excludes, or a boundary the run cannot contain), so each character is scanned a bounded number of
+#     times per pattern.
+# The old forms rescanned the rest of a long word from every position (`[\w-]*` before the keyword; `\beyJ`
+# restarting after each `-` of `eyJa-eyJa-...`): 0.4 s for a 3,000-character word. tests/unit/telemetry checks
+# the shape. For the same reason a JWT right after a `-` is left to the other patterns (`token=`, `Bearer`).
+SECRET_PATTERNS: Final[tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...]] = (
     # Authorization header values, whatever the scheme: `Authorization: Bearer abc`, `"authorization": "xyz"`.
     (
-        re.compile(r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)(?:(bearer|basic|token)\s+)?[^\s\"',;}]+"),
+        re.compile(
+            r"(?ai)\b((?:proxy-authorization|authorization)[\"']?+\s*+[:=]\s*+[\"']?+)(?:(bearer|basic|token)\s++)?[^\s\"',;}]++"
+        ),
         lambda m: f"{m.group(1)}{m.group(2) + ' ' if m.group(2) else ''}{MASK}",
     ),
-    # A bare bearer token elsewhere; it must contain a digit or symbol, so "the bearer of" stays prose.
+    # A bare bearer token elsewhere, of 6 characters or more; it must contain a digit or symbol, so "the bearer
+    # of" stays prose (leading letters, then the first digit or symbol, then the rest of the token).
     (
-        re.compile(r"(?i)\b(bearer)\s+(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{6,}"),
-        lambda m: f"{m.group(1)} {MASK}",
+        re.compile(r"(?ai)\b(bearer)\s++([A-Za-z]*+[0-9._~+/=-][A-Za-z0-9._~+/=-]*+)"),
+        lambda m: f"{m.group(1)} {MASK}" if len(m.group(2)) >= 6 else m.group(0),
     ),
-    # key=value / "key": "value" for names that say they hold a secret.
+    # key=value / "key": "value" for names that say they hold a secret (`x-api-key=...`, `"db_password": ...`).
     (
         re.compile(
-            r"(?i)([\w-]*(?:api[_-]?key|apikey|secret|password|passwd|token|credentials?|private[_-]?key)"
-            r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]+"
+            r"(?ai)((?:api[_-]?key|apikey|secret|password|passwd|token|credentials?|private[_-]?key)"
+            r"[\"']?+\s*+[:=]\s*+[\"']?+)[^\s\"',;&}]++"
         ),
         lambda m: f"{m.group(1)}{MASK}",
     ),
     # Well-known key formats: OpenAI/Anthropic, AWS access key ids, Google API keys, GitHub tokens, JWTs.
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{12,}"), lambda m: f"sk-{MASK}"),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{12,}+"), lambda m: f"sk-{MASK}"),
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), lambda m: MASK),
     (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), lambda m: MASK),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), lambda m: MASK),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), lambda m: MASK),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}+\b"), lambda m: MASK),
+    (
+        re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]++"),
+        lambda m: MASK,
+    ),
+)
+# A match of any pattern above holds one of these (in lower case: the case-insensitive patterns are ASCII-only,
+# `(?a)`, so lower-casing the text first is exact). A line without any skips the patterns, which is most lines.
+_TRIGGERS: Final = re.compile(
+    r"authorization|bearer|api[_-]?key|secret|passw|token|credential|private[_-]?key|sk-|akia|asia|aiza|gh[pousr]_|eyj"
 )
 
 
+class SecretMasker:
+    """Masks known secret values and credential-shaped text in time linear in the text's length.
+
+    A text is first checked for the patterns' keywords (one scan of its lower-cased copy) and for the known
+    values (one substring search each, in C); most log lines hold neither and are returned as they are. Known
+    values that occur are replaced in one pass (one alternation compiled here, longest first so a secret that
+    contains another is replaced whole); the patterns run only when a keyword occurs.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets: tuple[str, ...] = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        known = "|".join(re.escape(secret) for secret in self.secrets)
+        self._known = re.compile(known) if known else None
+
+    def may_hold_secrets(self, text: str) -> bool:
+        """False when `mask(text)` would certainly return `text` unchanged (no keyword, no known value)."""
+        for secret in self.secrets:
+            if secret in text:
+                return True
+        return _TRIGGERS.search(text.lower()) is not None
+
+    def mask(self, text: str) -> str:
+        if self._known is not None:
+            for secret in self.secrets:
+                if secret in text:
+                    text = self._known.sub(MASK, text)
+                    break
+        if _TRIGGERS.search(text.lower()) is None:
+            return text
+        for pattern, replacement in SECRET_PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+@functools.lru_cache(maxsize=16)
+def _masker(secrets: tuple[str, ...]) -> SecretMasker:
+    return SecretMasker(secrets)
+
+
 def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with credentials replaced by `***`: known key formats, auth headers, `key=value` secrets, `secrets`."""
-    for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, MASK)
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+    """`text` with credentials replaced by `***`: known key formats, auth headers, `key=value` secrets, `secrets`.
+
+    Linear in `len(text)`. Callers that mask often with the same secrets should keep a `SecretMasker`.
+    """
+    return _masker(tuple(secrets)).mask(text)
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters with a note of how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters]"
 
 
 def secret_env_values(environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -75,34 +149,52 @@ def secret_env_values(environ: Mapping[str, str]) -> tuple[str, ...]:
 
 
 class SecretMaskingFilter(logging.Filter):
-    """Masks secrets in a record's message, arguments and traceback (the record is rewritten in place).
+    """Masks secrets in a record's message, arguments, traceback and extras, then bounds their length.
 
-    Secret values come from `secrets` plus the secret-named variables of `environ` (default: the
-    process environment when the filter is built).
+    The record is rewritten in place. Secret values come from `secrets` plus the secret-named variables of
+    `environ` (default: the process environment when the filter is built). The message is cut to
+    `MAX_MESSAGE_CHARS`, each `extra=` string to `MAX_FIELD_CHARS` and a traceback to `MAX_EXCEPTION_CHARS`,
+    after masking.
     """
 
     def __init__(self, secrets: Iterable[str] = (), *, environ: Mapping[str, str] | None = None) -> None:
         super().__init__()
         from_env = secret_env_values(os.environ if environ is None else environ)
-        given = {secret for secret in secrets if secret}
-        self.secrets: tuple[str, ...] = tuple(sorted(set(from_env) | given, key=len, reverse=True))
+        self._masker = SecretMasker({*from_env, *secrets})
+        self.secrets: tuple[str, ...] = self._masker.secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # bad %-args: keep what there is, masked, rather than dropping the line
             message = f"{record.msg} {record.args!r}"
-        record.msg = mask_secrets(message, self.secrets)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
+        fields = vars(record)
+        extra_keys = fields.keys() - _STANDARD_RECORD_ATTRIBUTES
+        extras = [(key, value) for key in extra_keys if isinstance(value := fields[key], str)]
+        # One check over the whole record (most hold nothing to mask) instead of one per field: whatever a field
+        # holds, the joined text holds too, so the check never misses one.
+        whole = "\n".join((message, record.exc_text or "", record.stack_info or "", *(value for _, value in extras)))
+        if self._masker.may_hold_secrets(whole):
+            mask = self._masker.mask
+            message = mask(message)
+            if record.exc_text:
+                record.exc_text = mask(record.exc_text)
+            if record.stack_info:
+                record.stack_info = mask(record.stack_info)
+            extras = [(key, mask(value)) for key, value in extras]
+        elif len(whole) <= MAX_FIELD_CHARS:  # nothing to mask, nothing to cut: the common case
+            record.msg = message
+            return True
+        record.msg = bounded(message, MAX_MESSAGE_CHARS)
         if record.exc_text:
-            record.exc_text = mask_secrets(record.exc_text, self.secrets)
+            record.exc_text = bounded(record.exc_text, MAX_EXCEPTION_CHARS)
         if record.stack_info:
-            record.stack_info = mask_secrets(record.stack_info, self.secrets)
-        for key, value in vars(record).items():
-            if key not in _STANDARD_RECORD_ATTRIBUTES and isinstance(value, str):
-                setattr(record, key, mask_secrets(value, self.secrets))
+            record.stack_info = bounded(record.stack_info, MAX_EXCEPTION_CHARS)
+        for key, value in extras:
+            fields[key] = bounded(value, MAX_FIELD_CHARS)
         return True
 
 

@@ -29,6 +29,51 @@ TOOL_DURATION_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 
 McpHealthProbe = Callable[[], Mapping[str, bool]]
 
+# Every label value that comes from configuration, the model or a client is bounded, so no traffic can grow
+# `/metrics` (or the Prometheus server's series count) without limit. The HTTP adapter already reports
+# unknown agents and unknown tools as `unknown`; these caps catch whatever else: the first N distinct values
+# of a label are kept, later ones are counted as `other` (and a warning is logged once per label).
+OTHER_LABEL: Final = "other"
+MAX_AGENT_LABELS: Final = 256
+MAX_TOOL_LABELS: Final = 512
+MAX_MCP_SERVER_LABELS: Final = 256
+MAX_OUTCOME_LABELS: Final = 32
+
+
+class BoundedLabel:
+    """The values one label may take: the first `limit` distinct values as given, later ones as `other`."""
+
+    def __init__(self, label: str, limit: int) -> None:
+        self.label = label
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._warned = False
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self.limit:
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "metrics: more than %d distinct values of the %r label; further ones are counted as %r",
+                    self.limit,
+                    self.label,
+                    OTHER_LABEL,
+                )
+            return OTHER_LABEL
+        self._seen.add(value)
+        return value
+
+
+def status_label(status: int | str) -> str:
+    """An HTTP status as a label: the code when it is one (100-599), else `other`."""
+    try:
+        code = int(status)
+    except (TypeError, ValueError):
+        return OTHER_LABEL
+    return str(code) if 100 <= code <= 599 else OTHER_LABEL
+
 
 class _McpHealthCollector(Collector):
     """`aura_mcp_server_up{server}`: explicit reports merged with probes evaluated at scrape time."""
@@ -51,7 +96,8 @@ class _McpHealthCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(self.name, "MCP server health: 1 connected, 0 down.", labels=["server"])
-        for server, up in sorted(self.current().items()):
+        states = sorted(self.current().items())
+        for server, up in states[:MAX_MCP_SERVER_LABELS]:
             family.add_metric([server], 1.0 if up else 0.0)
         yield family
 
@@ -82,6 +128,10 @@ class ServerMetrics:
     - `aura_tool_calls_total{tool,outcome}` and `aura_tool_call_duration_seconds{tool}`
     - `aura_active_streams{agent}`: streams open right now
     - `aura_mcp_server_up{server}`: 1 connected / 0 down
+
+    Label values are bounded (`BoundedLabel`): at most `MAX_AGENT_LABELS` agents, `MAX_TOOL_LABELS` tools,
+    `MAX_OUTCOME_LABELS` outcomes and `MAX_MCP_SERVER_LABELS` servers; statuses are HTTP codes. Past a cap a
+    value is counted as `other`.
     """
 
     def __init__(
@@ -147,23 +197,28 @@ class ServerMetrics:
         )
         self._mcp_health = _McpHealthCollector(f"{namespace}_mcp_server_up" if namespace else "mcp_server_up")
         self.registry.register(self._mcp_health)
+        self._agent_label = BoundedLabel("agent", MAX_AGENT_LABELS)
+        self._tool_label = BoundedLabel("tool", MAX_TOOL_LABELS)
+        self._outcome_label = BoundedLabel("outcome", MAX_OUTCOME_LABELS)
 
     # --- requests and streams ---------------------------------------------------------------------
 
     def record_request(self, agent: str, status: int | str) -> None:
         """Count one chat completion request once its HTTP status is known (a stream counts its 200)."""
-        self.requests.labels(agent=agent, status=str(status)).inc()
+        self.requests.labels(agent=self._agent_label(agent), status=status_label(status)).inc()
 
     def stream_started(self, agent: str) -> None:
-        self.active_streams.labels(agent=agent).inc()
+        self.active_streams.labels(agent=self._agent_label(agent)).inc()
 
     def stream_ended(self, agent: str, outcome: str, duration_secs: float) -> None:
         """`outcome`: the stream's termination (complete, stream_timeout, first_chunk_timeout, shutdown, ...)."""
+        agent = self._agent_label(agent)
         self.active_streams.labels(agent=agent).dec()
+        outcome = self._outcome_label(outcome)
         self.stream_duration.labels(agent=agent, outcome=outcome).observe(max(duration_secs, 0.0))
 
     def observe_time_to_first_token(self, agent: str, seconds: float) -> None:
-        self.time_to_first_token.labels(agent=agent).observe(max(seconds, 0.0))
+        self.time_to_first_token.labels(agent=self._agent_label(agent)).observe(max(seconds, 0.0))
 
     @contextmanager
     def track_stream(self, agent: str) -> Iterator[StreamObservation]:
@@ -189,12 +244,13 @@ class ServerMetrics:
         """Count one approval event; `outcome` is requested, approved, denied or expired."""
         if outcome not in APPROVAL_OUTCOMES:
             raise ValueError(f"record_approval: outcome must be one of {', '.join(APPROVAL_OUTCOMES)}, got {outcome!r}")
-        self.approvals.labels(agent=agent, outcome=outcome).inc()
+        self.approvals.labels(agent=self._agent_label(agent), outcome=outcome).inc()
 
     def record_tool_call(self, tool: str, outcome: str, duration_secs: float | None = None) -> None:
         """Count one finished tool call; `outcome` is success, error or cancelled."""
         if outcome not in TOOL_OUTCOMES:
             raise ValueError(f"record_tool_call: outcome must be one of {', '.join(TOOL_OUTCOMES)}, got {outcome!r}")
+        tool = self._tool_label(tool)
         self.tool_calls.labels(tool=tool, outcome=outcome).inc()
         if duration_secs is not None:
             self.tool_call_duration.labels(tool=tool).observe(max(duration_secs, 0.0))
