@@ -388,6 +388,22 @@ _SCHEMAS["ServerSentEvent"] = _closed(
     ["data"],
 )
 
+_SCHEMAS["ResponsesServerSentEvent"] = _closed(
+    {
+        "event": {
+            "type": "string",
+            "pattern": "^(response[.][a-z_.]+|error)$",
+            "description": "The Responses event type (`response.created`, `response.output_text.delta`, ...); "
+            "`data` is the event as JSON, with the same `type` and a `sequence_number`. `: heartbeat` comments "
+            "carry no event.",
+        },
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+    ["event", "data"],
+)
+
 _UNAVAILABLE = {"description": "The server is shutting down.", **_ERROR_RESPONSE}
 _UNAUTHORIZED = {
     "description": "API-key authentication is on and the `Authorization: Bearer <key>` header is missing, "
@@ -509,7 +525,7 @@ _PATHS: dict[str, Any] = {
                     "description": "A `response` object, or with `stream: true` an SSE stream of Responses events.",
                     "content": {
                         "application/json": {"schema": _ref("ResponseObject")},
-                        "text/event-stream": {"schema": {"type": "string"}},
+                        "text/event-stream": {"schema": _ref("ResponsesServerSentEvent")},
                     },
                 },
                 "400": {"description": "The request is not valid; `param` names the field.", **_ERROR_RESPONSE},
