@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,9 +13,12 @@ from a2a.client import Client, ClientConfig, create_client
 from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest, StreamResponse
 from google.protobuf.json_format import MessageToDict
 
+from aura.adapters.mcp import McpToolset, StreamableHttpTransport
+from aura.domain.agent import Agent, AgentSettings
 from aura.domain.messages import ToolResultMessage, UserMessage
 from aura.ports.chat_model import ChatRequest
-from aura.testing import ScriptedRound, call_tool, reply
+from aura.testing import ScriptedChatModel, ScriptedRound, call_tool, reply
+from tests.integration.mcp.servers import ServerProcess, fixture_url, read_events
 
 
 def user_message(text: str, *, context_id: str = "", task_id: str = "", message_id: str = "m1") -> SendMessageRequest:
@@ -71,3 +75,23 @@ def text_of(events: Sequence[dict[str, Any]]) -> str:
 def json_lines(text: str) -> list[dict[str, Any]]:
     """The JSON payloads of an SSE body's `data:` lines."""
     return [json.loads(line[len("data: ") :]) for line in text.splitlines() if line.startswith("data: ")]
+
+
+@contextlib.asynccontextmanager
+async def fixture_agent(mcp_server: ServerProcess) -> AsyncIterator[Agent]:
+    """Agent `ops` (scripted by `scripted`) with the MCP fixture server's tools; `X-User-Token` is forwarded."""
+    transport = StreamableHttpTransport(
+        fixture_url("streamable-http", mcp_server.port), headers_from_request={"Authorization": "X-User-Token"}
+    )
+    toolset = McpToolset("fixture", transport, call_timeout=60)
+    await toolset.start()
+    settings = AgentSettings(name="ops", system_prompt="You run slow things.", tool_timeout_secs=None)
+    try:
+        yield Agent(settings, ScriptedChatModel([], then=scripted), [toolset])
+    finally:
+        await toolset.aclose()
+
+
+def events_of(record: Path, kind: str) -> list[dict[str, Any]]:
+    """What the MCP fixture server recorded (`slow_started`, `slow_cancelled`, `cancelled`...)."""
+    return [event for event in read_events(record) if event.get("event") == kind]

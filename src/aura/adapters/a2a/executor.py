@@ -9,7 +9,8 @@
 
 A task's conversation continues across messages with the same `contextId`: the context's messages are kept in the
 session store next to the tasks. `cancel` cancels the running turn (and with it its MCP calls, which send
-`notifications/cancelled`) and waits for it to settle before the task turns `canceled`.
+`notifications/cancelled`) and waits for it to settle before the task turns `canceled`. With a shared store (Redis) a
+running turn also watches for a cancel that reached another worker (`CANCEL_POLL_SECS`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
 from a2a.types.a2a_pb2 import Message, Part, Role, TaskState
 
+from aura.adapters.a2a.task_store import SessionTaskStore
 from aura.adapters.http.chat_request import new_request_id
 from aura.adapters.http.observer import ServerObserver, TurnObservation
 from aura.adapters.http.options import ServerOptions
@@ -55,6 +57,8 @@ CONTEXTS_NAMESPACE = "a2a_contexts"
 ANSWER_ARTIFACT = "answer"
 #: text deltas are gathered for this long before they go out as one artifact chunk (and one task-store write)
 TEXT_FLUSH_SECS = 0.05
+#: with a shared session store, how often a running turn looks for a `tasks/cancel` answered by another worker
+CANCEL_POLL_SECS = 1.0
 #: `ServerCallContext.state` keys the JSON-RPC handler fills in
 HEADERS_STATE = "aura_forwarded_headers"
 REQUEST_ID_STATE = "aura_request_id"
@@ -160,6 +164,7 @@ class TurnExecutor(AgentExecutor):
         observer: ServerObserver,
         request_scope: RequestScope,
         store: SessionStore,
+        tasks: SessionTaskStore,
         ttl_secs: float,
     ) -> None:
         self.agent = agent
@@ -169,9 +174,11 @@ class TurnExecutor(AgentExecutor):
         self.observer = observer
         self.request_scope = request_scope
         self.store = store
+        self.tasks = tasks
         self.ttl_secs = ttl_secs
         self._running: dict[str, asyncio.Task[Termination]] = {}
         self._cancelled: set[str] = set()
+        self._cancelled_elsewhere: set[str] = set()
 
     def _context_key(self, context_id: str) -> str:
         return f"{self.agent.id}/{context_id}"
@@ -240,24 +247,46 @@ class TurnExecutor(AgentExecutor):
         await updater.start_work()
         run = asyncio.create_task(runner.run(publisher), name=f"a2a-turn:{task_id}")
         self._running[task_id] = run
+        watcher = asyncio.create_task(self._watch_for_cancel(task_id, run)) if self.store.shared else None
         try:
             termination = await run
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if task_id in self._cancelled and run.cancelled() and (current is None or not current.cancelling()):
                 span.record_error("cancelled by tasks/cancel")
-                return  # `cancel` publishes the canceled status
+                if task_id in self._cancelled_elsewhere:  # else `cancel` publishes the canceled status
+                    await updater.cancel(agent_message("The task was cancelled.", task_id, context_id))
+                return
             span.record_error("cancelled")
             raise
         finally:
+            if watcher is not None:
+                watcher.cancel()
             self._running.pop(task_id, None)
             self._cancelled.discard(task_id)
+            self._cancelled_elsewhere.discard(task_id)
             if not run.done():
                 run.cancel()
                 await asyncio.wait({run}, timeout=TURN_CLEANUP_SECS)
             observation.close()
             span.end()
         await self._finish(updater, publisher, termination, history, context_id)
+
+    async def _watch_for_cancel(self, task_id: str, run: asyncio.Task[Termination]) -> None:
+        """Stop the turn when another worker answered `tasks/cancel` for this task (it marked it in the store)."""
+        while not run.done():
+            await asyncio.sleep(CANCEL_POLL_SECS)
+            try:
+                requested = await self.tasks.cancel_requested(task_id)
+            except Exception as error:  # a store hiccup: look again next time
+                logger.debug("A2A task %s: cancel check failed: %s", task_id, error)
+                continue
+            if requested and not run.done():
+                logger.info("A2A task %s: cancelled on another worker; cancelling its turn", task_id)
+                self._cancelled.add(task_id)
+                self._cancelled_elsewhere.add(task_id)
+                run.cancel()
+                return
 
     async def _finish(
         self,

@@ -29,7 +29,6 @@ from a2a.compat.v0_3.request_handler import RequestHandler03
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandler, build_error_response
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
-from a2a.server.tasks import TaskStore
 from a2a.types.a2a_pb2 import (
     AgentCapabilities,
     AgentCard,
@@ -164,6 +163,7 @@ class A2AServer:
         self.coordinator = coordinator
         self._served: dict[str, _Served] = {}
         for agent, agent_options in agents:
+            task_store = SessionTaskStore(store, agent.id, options.a2a_task_ttl_secs)
             executor = TurnExecutor(
                 agent,
                 options=options,
@@ -172,9 +172,9 @@ class A2AServer:
                 observer=observer,
                 request_scope=request_scope,
                 store=store,
+                tasks=task_store,
                 ttl_secs=options.a2a_task_ttl_secs,
             )
-            task_store: TaskStore = SessionTaskStore(store, agent.id, options.a2a_task_ttl_secs)
             # the handler's copy of the card (never served: `card` builds the served one with its absolute URL)
             placeholder = build_card(agent, agent_options, a2a_base_path(agent.id), [chat_skill(agent)])
             handler = DefaultRequestHandler(executor, task_store, placeholder)
