@@ -12,6 +12,10 @@ from a2a.types.a2a_pb2 import GetTaskRequest, TaskState
 from aura.adapters.a2a import A2AAgentOptions
 from aura.adapters.http.options import ServerOptions
 from aura.adapters.sessions.in_memory import InMemorySessionStore
+from aura.domain.agent import Agent, AgentSettings
+from aura.domain.approval_policy import ApprovalPolicy
+from aura.domain.approvals import ApprovalGate
+from aura.ports.clock import SystemClock
 from aura.testing import FunctionToolset, ScriptedChatModel, call_tool, fail, reply
 from tests.integration.a2a.support import a2a_client, collect, json_lines, scripted, text_of, user_message
 from tests.integration.http.support import make_agent, running_server
@@ -191,3 +195,28 @@ async def test_a_provider_failure_fails_the_task_with_a_message() -> None:
     final = events[-1]["statusUpdate"]["status"]
     assert final["state"] == "TASK_STATE_FAILED"
     assert "provider" in final["message"]["parts"][0]["text"]
+
+
+async def test_an_approval_asks_for_input_and_the_answer_resumes_the_task() -> None:
+    store = InMemorySessionStore()
+    ran: list[str] = []
+    tools = FunctionToolset("kube")
+    tools.add(lambda: ran.append("restart") or "restarted", name="restart", description="Restart the api")
+    gate = ApprovalGate(ApprovalPolicy(enabled=True, timeout_secs=60), store, SystemClock(), agent_id="ops")
+    model = ScriptedChatModel([call_tool("restart", {}, call_id="r1"), reply("Restarted.")])
+    agent = Agent(AgentSettings(name="ops", system_prompt="Be careful."), model, [tools], approval_gate=gate)
+    async with (
+        running_server([agent], ON, session_store=store) as server,
+        a2a_client(server.url, "ops", streaming=False) as client,
+    ):
+        asked = (await collect(client, user_message("restart the api")))[0]["task"]
+        assert asked["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        held = [part for part in asked["status"]["message"]["parts"] if "data" in part]
+        assert held[0]["metadata"]["kagent_type"] == "approval_request"
+        assert held[0]["data"]["call"]["name"] == "restart"
+        assert ran == []
+        follow_up = user_message("approve", context_id=asked["contextId"], task_id=asked["id"], message_id="m2")
+        done = (await collect(client, follow_up))[0]["task"]
+    assert done["id"] == asked["id"]
+    assert done["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert ran == ["restart"]
