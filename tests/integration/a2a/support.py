@@ -50,7 +50,7 @@ async def collect(client: Client, request: SendMessageRequest) -> list[dict[str,
 
 
 def scripted(request: ChatRequest) -> ScriptedRound:
-    """`slow <seconds>` calls slow_task, `headers` calls echo_headers, anything else is echoed; results are quoted."""
+    """`slow <seconds>`, `headers` and `progress` call the fixture's tools, anything else is echoed; results quoted."""
     last = request.messages[-1]
     if isinstance(last, ToolResultMessage):
         return reply(f"{last.tool_name}: {last.content}")
@@ -59,6 +59,8 @@ def scripted(request: ChatRequest) -> ScriptedRound:
         return call_tool("slow_task", {"seconds": float(text.split()[1]), "label": text})
     if text == "headers":
         return call_tool("echo_headers", {"delay": 0.2})
+    if text == "progress":
+        return call_tool("progress_task", {"steps": 3}, call_id="p1")
     return reply("You said: ", text)
 
 

@@ -13,7 +13,7 @@ from a2a.types.a2a_pb2 import CancelTaskRequest, GetTaskRequest, TaskState
 
 from aura.adapters.http.options import ServerOptions
 from aura.domain.agent import Agent
-from tests.integration.a2a.support import a2a_client, events_of, user_message
+from tests.integration.a2a.support import a2a_client, collect, events_of, text_of, user_message
 from tests.integration.http.support import running_server
 from tests.integration.mcp.servers import wait_for
 
@@ -37,8 +37,8 @@ async def test_cancel_mid_tool_cancels_the_mcp_call(agent: Agent, record: Path) 
         cancelled = await client.cancel_task(CancelTaskRequest(id=task_id))
 
         assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
-        # tasks/cancel answers once the turn settled: the MCP server has already been told
-        assert [event["reason"] for event in events_of(record, "cancelled")]
+        # the MCP server is sent notifications/cancelled, and the tool stops
+        await wait_for(lambda: bool(events_of(record, "cancelled")), what="notifications/cancelled")
         await wait_for(lambda: bool(events_of(record, "slow_cancelled")), what="the tool to notice")
         assert not events_of(record, "slow_finished")
         fetched = await client.get_task(GetTaskRequest(id=task_id))
@@ -69,3 +69,20 @@ async def test_forwarded_headers_reach_the_mcp_server_per_a2a_request(agent: Age
     assert [headers.get("authorization") for headers in seen] == tokens
     assert "authorization" not in plain
     assert all("x-user-token" not in headers for headers in seen)
+
+
+async def test_mcp_progress_notifications_become_working_updates(agent: Agent) -> None:
+    async with running_server([agent], ON) as server, a2a_client(server.url, "ops") as client:
+        events = await collect(client, user_message("progress"))
+    parts = [
+        part
+        for event in events
+        if "statusUpdate" in event
+        for part in event["statusUpdate"]["status"].get("message", {}).get("parts", [])
+        if "data" in part
+    ]
+    kinds = [part["metadata"]["kagent_type"] for part in parts]
+    assert kinds == ["function_call", "tool_progress", "tool_progress", "tool_progress", "function_response"]
+    assert [(part["data"]["progress"], part["data"]["total"]) for part in parts[1:4]] == [(1, 3), (2, 3), (3, 3)]
+    assert parts[3]["data"]["message"] == "step 3 of 3"
+    assert "done after 3 steps" in text_of(events)

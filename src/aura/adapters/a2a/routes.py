@@ -17,9 +17,11 @@ A 1.0 method name answers in 1.0 JSON; a v0.3 method name (`message/send`...) an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import time
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -161,6 +163,7 @@ class A2AServer:
     ) -> None:
         self.options = options
         self.coordinator = coordinator
+        self.observer = observer
         self._served: dict[str, _Served] = {}
         for agent, agent_options in agents:
             task_store = SessionTaskStore(store, agent.id, options.a2a_task_ttl_secs)
@@ -284,12 +287,12 @@ class A2AServer:
         call: Callable[..., Any] = getattr(served.handler, handler_method)
         if streams:
 
-            async def frames() -> AsyncIterator[dict[str, Any]]:
+            async def frames() -> AsyncGenerator[dict[str, Any], None]:
                 async for event in call(parsed, context):
                     result = MessageToDict(proto_utils.to_stream_response(event))
                     yield {"jsonrpc": "2.0", "id": request_id, "result": result}
 
-            return await self._stream(request, frames(), request_id)
+            return await self._stream(request, served, frames(), request_id)
         with self.coordinator.track(streaming=False):
             try:
                 outcome = await call(parsed, context)
@@ -328,12 +331,12 @@ class A2AServer:
         call: Callable[..., Any] = getattr(served.handler_03, handler_method)
         if answer is None:
 
-            async def frames() -> AsyncIterator[dict[str, Any]]:
+            async def frames() -> AsyncGenerator[dict[str, Any], None]:
                 async for item in call(parsed, context):
                     dumped: dict[str, Any] = item.model_dump(mode="json", by_alias=True, exclude_none=True)
                     yield dumped
 
-            return await self._stream(request, frames(), request_id)
+            return await self._stream(request, served, frames(), request_id)
         with self.coordinator.track(streaming=False):
             try:
                 outcome = await call(parsed, context)
@@ -346,44 +349,68 @@ class A2AServer:
         return web.json_response(response.model_dump(mode="json", by_alias=True, exclude_none=True))
 
     async def _stream(
-        self, request: web.Request, frames: AsyncIterator[dict[str, Any]], request_id: str | int | None
+        self,
+        request: web.Request,
+        served: _Served,
+        frames: AsyncGenerator[dict[str, Any], None],
+        request_id: str | int | None,
     ) -> web.StreamResponse:
         """Send each JSON-RPC response as one SSE `data:` line; an error ends the stream with an error response."""
-        with self.coordinator.track(streaming=True):
-            try:
-                first: dict[str, Any] | None = await anext(frames)
-            except StopAsyncIteration:
-                first = None
-            except A2AError as error:  # before anything was sent: a plain JSON-RPC error answer
-                return _error_response(request_id, error)
-            except Exception:
-                logger.exception("A2A stream %s failed to start", request_id)
-                return _rpc_error(request_id, -32603, "Internal error")
-            response = web.StreamResponse(status=200, headers=STREAM_HEADERS)
-            await response.prepare(request)
-            request[RESPONSE_STATUS] = response.status
-            lock = asyncio.Lock()
-            heartbeat = asyncio.create_task(self._beat(response, lock))
-            try:
-                if first is not None:
-                    await _send(response, lock, first)
+        async with contextlib.aclosing(frames):
+            with self.coordinator.track(streaming=True):
                 try:
-                    async for frame in frames:
-                        await _send(response, lock, frame)
-                except A2AError as error:
-                    await _send(response, lock, build_error_response(request_id, error))
-                except (ConnectionError, asyncio.CancelledError):
-                    raise
+                    first: dict[str, Any] | None = await anext(frames)
+                except StopAsyncIteration:
+                    first = None
+                except A2AError as error:  # before anything was sent: a plain JSON-RPC error answer
+                    return _error_response(request_id, error)
                 except Exception:
-                    logger.exception("A2A stream %s failed", request_id)
-                    await _send(response, lock, _rpc_error_body(request_id, -32603, "Internal error"))
-            except ConnectionError:
-                logger.info("A2A stream %s: the client went away; its task runs on", request_id)
-                return response
-            finally:
-                heartbeat.cancel()
+                    logger.exception("A2A stream %s failed to start", request_id)
+                    return _rpc_error(request_id, -32603, "Internal error")
+                return await self._write(request, served, first, frames, request_id)
+
+    async def _write(
+        self,
+        request: web.Request,
+        served: _Served,
+        first: dict[str, Any] | None,
+        frames: AsyncGenerator[dict[str, Any], None],
+        request_id: str | int | None,
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers=STREAM_HEADERS)
+        await response.prepare(request)
+        request[RESPONSE_STATUS] = response.status
+        agent_id = served.agent.id
+        self.observer.stream_started(agent_id)
+        started = time.monotonic()
+        outcome = "disconnected"
+        lock = asyncio.Lock()
+        heartbeat = asyncio.create_task(self._beat(response, lock))
+        try:
+            if first is not None:
+                await _send(response, lock, first)
+            outcome = "complete"
+            try:
+                async for frame in frames:
+                    await _send(response, lock, frame)
+            except A2AError as error:
+                outcome = "error"
+                await _send(response, lock, build_error_response(request_id, error))
+            except (ConnectionError, asyncio.CancelledError):
+                outcome = "disconnected"
+                raise
+            except Exception:
+                outcome = "error"
+                logger.exception("A2A stream %s failed", request_id)
+                await _send(response, lock, _rpc_error_body(request_id, -32603, "Internal error"))
             await response.write_eof()
-            return response
+        except ConnectionError:
+            outcome = "disconnected"
+            logger.info("A2A stream %s: the client went away; its task runs on", request_id)
+        finally:
+            heartbeat.cancel()
+            self.observer.stream_ended(agent_id, outcome, time.monotonic() - started)
+        return response
 
     async def _beat(self, response: web.StreamResponse, lock: asyncio.Lock) -> None:
         interval = self.options.heartbeat_interval_secs
