@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -15,6 +17,8 @@ from aura.adapters.sessions.in_memory import InMemorySessionStore
 from aura.domain.agent import Agent, AgentSettings
 from aura.domain.approval_policy import ApprovalPolicy
 from aura.domain.approvals import ApprovalGate
+from aura.domain.events import FinishReason, ModelEvent, ModelFinished, TextDelta
+from aura.ports.chat_model import ChatRequest
 from aura.ports.clock import SystemClock
 from aura.testing import FunctionToolset, ScriptedChatModel, call_tool, fail, reply
 from tests.integration.a2a.support import a2a_client, collect, json_lines, scripted, text_of, user_message
@@ -220,3 +224,28 @@ async def test_an_approval_asks_for_input_and_the_answer_resumes_the_task() -> N
     assert done["id"] == asked["id"]
     assert done["status"]["state"] == "TASK_STATE_COMPLETED"
     assert ran == ["restart"]
+
+
+class PausingModel(ScriptedChatModel):
+    """Streams `He`, `l` at once, pauses a second, then `lo`."""
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
+        self.requests.append(request)
+        yield TextDelta("He")
+        yield TextDelta("l")
+        await asyncio.sleep(1.0)
+        yield TextDelta("lo")
+        yield ModelFinished(FinishReason.STOP)
+
+
+async def test_text_waiting_for_a_paused_model_still_goes_out() -> None:
+    """Deltas are gathered into chunks, but a pause of the model does not hold back text already received."""
+    agent = make_agent(PausingModel([]), name="ops")
+    async with running_server([agent], ON) as server, a2a_client(server.url, "ops") as client:
+        events = await collect(client, user_message("hi"))
+    chunks = [
+        "".join(part.get("text", "") for part in event["artifactUpdate"]["artifact"].get("parts", []))
+        for event in events
+        if "artifactUpdate" in event
+    ]
+    assert chunks == ["Hel", "lo", ""]  # the last, empty chunk closes the artifact

@@ -93,13 +93,18 @@ class _TaskPublisher:
         self._pending: list[str] = []
         self._last_flush = time.monotonic()
         self._artifact_open = False
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.Task[None] | None = None
 
     async def __call__(self, event: TurnEvent) -> None:
         if isinstance(event, TextDelta):
             if event.text:
                 self._pending.append(event.text)
-                if time.monotonic() - self._last_flush >= TEXT_FLUSH_SECS:
+                wait = TEXT_FLUSH_SECS - (time.monotonic() - self._last_flush)
+                if wait <= 0:
                     await self.flush()
+                elif self._timer is None:  # text never waits longer than TEXT_FLUSH_SECS, even when the model pauses
+                    self._timer = asyncio.create_task(self._flush_after(wait))
             return
         await self.flush()
         if isinstance(event, ToolRequested):
@@ -135,20 +140,34 @@ class _TaskPublisher:
         message = agent_message(text, updater.task_id, updater.context_id, part)
         await updater.update_status(TaskState.TASK_STATE_WORKING, message)
 
+    async def _flush_after(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._timer = None
+        await self.flush()
+
+    def close(self) -> None:
+        """Drop the pending timed flush (the turn ended or was cancelled)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     async def flush(self, *, last: bool = False) -> None:
         """Send the gathered text as one chunk of the `answer` artifact (`last`: and close the artifact)."""
-        self._last_flush = time.monotonic()
-        if not self._pending and not (last and self._artifact_open):
-            return
-        text, self._pending = "".join(self._pending), []
-        await self.updater.add_artifact(
-            [new_text_part(text)] if text else [],
-            artifact_id=ANSWER_ARTIFACT,
-            name=ANSWER_ARTIFACT,
-            append=self._artifact_open,
-            last_chunk=last,
-        )
-        self._artifact_open = True
+        if self._timer is not None and self._timer is not asyncio.current_task():
+            self.close()
+        async with self._lock:
+            self._last_flush = time.monotonic()
+            if not self._pending and not (last and self._artifact_open):
+                return
+            text, self._pending = "".join(self._pending), []
+            await self.updater.add_artifact(
+                [new_text_part(text)] if text else [],
+                artifact_id=ANSWER_ARTIFACT,
+                name=ANSWER_ARTIFACT,
+                append=self._artifact_open,
+                last_chunk=last,
+            )
+            self._artifact_open = True
 
 
 class TurnExecutor(AgentExecutor):
@@ -262,6 +281,7 @@ class TurnExecutor(AgentExecutor):
         finally:
             if watcher is not None:
                 watcher.cancel()
+            publisher.close()
             self._running.pop(task_id, None)
             self._cancelled.discard(task_id)
             self._cancelled_elsewhere.discard(task_id)
