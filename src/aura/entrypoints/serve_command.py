@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from aura import __version__
+from aura.adapters.a2a.options import A2AAgentOptions
 from aura.adapters.http import ServerOptions, run_server
 from aura.adapters.http.server import STOP_SIGNALS
 from aura.adapters.telemetry import (
@@ -208,8 +209,21 @@ async def _serve(
         stop_signals=stop_signals,
         on_listening=on_listening,
         request_scope=log_context,  # every log line of a request carries its ids
-        session_store=session_store,  # stored /v1/responses (and, through the agents, pending approvals)
+        session_store=session_store,  # stored /v1/responses and A2A tasks (and, through the agents, pending approvals)
+        a2a_agents=a2a_agents(loaded, options),
     )
+
+
+def a2a_agents(loaded: LoadedConfig, options: ServerOptions) -> dict[str, A2AAgentOptions]:
+    """The agents served over A2A: all with `--a2a` / `A2A_ENABLED`, unless their `[a2a]` says `enabled = false`;
+    without it, those whose `[a2a]` table says `enabled = true`."""
+    chosen: dict[str, A2AAgentOptions] = {}
+    for agent_file in loaded.agents:
+        config = agent_file.config
+        section = config.a2a
+        if section.enabled if section is not None else options.a2a_enabled:
+            chosen[config.id] = A2AAgentOptions(description=section.description if section is not None else None)
+    return chosen
 
 
 # Collect the young generation every 10,000 net allocations instead of 700, the middle one every 50 of those

@@ -218,6 +218,23 @@ OPTIONS = (
         secret=True,  # may carry a password
     ),
     OptionSpec(
+        "a2a_enabled",
+        ("--a2a",),
+        "A2A_ENABLED",
+        parse_bool,
+        False,
+        "serve every agent over A2A at /a2a/{agent}/ (an agent's [a2a] table turns it on or off for itself)",
+        boolean=True,
+    ),
+    OptionSpec(
+        "a2a_task_ttl_secs",
+        ("--a2a-task-ttl-secs",),
+        "A2A_TASK_TTL_SECS",
+        parse_seconds,
+        86400,
+        "how long an A2A task and its context's conversation are kept after their last change",
+    ),
+    OptionSpec(
         "approver_header",
         ("--approver-header",),
         "APPROVER_HEADER",

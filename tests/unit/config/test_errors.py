@@ -23,7 +23,7 @@ def test_unknown_key_names_file_path_and_suggests_the_right_key() -> None:
 def test_unknown_section_is_an_error_with_suggestion() -> None:
     message = str(config_error(with_openai('[vector_store]\nname = "docs"\n')))
     assert "vector_store: unknown key; did you mean 'vector_stores'?" in message
-    assert "allowed keys: agent, approval, llm, mcp, tools, vector_stores" in message
+    assert "allowed keys: a2a, agent, approval, llm, mcp, tools, vector_stores" in message
 
 
 def test_key_valid_for_another_provider_is_unknown_for_this_one() -> None:

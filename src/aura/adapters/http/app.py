@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from aura.adapters.a2a.options import A2A_PREFIX, A2AAgentOptions
 from aura.adapters.http.agent_directory import AgentDirectory, model_not_found
 from aura.adapters.http.approvals import APPROVALS_PATH, ApprovalsHandler
 from aura.adapters.http.chat_completions import CHAT_COMPLETIONS_PATH, ChatCompletionsHandler
@@ -61,6 +62,7 @@ def create_app(
     extra_routes: Iterable[web.AbstractRouteDef] = (),
     request_scope: RequestScope = no_request_scope,
     session_store: SessionStore | None = None,
+    a2a_agents: Mapping[str, A2AAgentOptions] | None = None,
 ) -> web.Application:
     """Build the OpenAI-compatible application for already-built agents.
 
@@ -71,6 +73,9 @@ def create_app(
     shutdown gate, CORS, API-key authentication, error envelope. `request_scope` is entered around
     the handling of each chat completion (see `RequestScope`), e.g. the telemetry adapter's
     `log_context` so that every log line of a request carries its ids.
+
+    `a2a_agents` (agent id → its A2A options) are served over A2A under `/a2a/{agent id}/`; None means every agent
+    when `options.a2a_enabled`, none otherwise. `a2a-sdk` is imported only when at least one agent is served.
 
     Serve it with `run_server`, or with an `AppRunner` created with `handler_cancellation=True` so a
     client that disconnects from a non-streaming request cancels its turn too (streams notice a
@@ -109,8 +114,53 @@ def create_app(
     app.router.add_get(RESPONSE_PATH, responses.retrieve)
     app.router.add_delete(RESPONSE_PATH, responses.delete)
     app.router.add_get("/openapi.json", openapi)
+    a2a = _a2a_agents(directory, options, a2a_agents)
+    if a2a:
+        _add_a2a_routes(app, a2a, state, tracer or NoopTracer(), request_scope, session_store)
     app.router.add_routes(list(extra_routes))
     return app
+
+
+def _a2a_agents(
+    directory: AgentDirectory, options: ServerOptions, chosen: Mapping[str, A2AAgentOptions] | None
+) -> list[tuple[Agent, A2AAgentOptions]]:
+    if chosen is None:
+        return [(agent, A2AAgentOptions()) for agent in directory.agents] if options.a2a_enabled else []
+    served = []
+    for agent_id, agent_options in chosen.items():
+        agent = directory.find(agent_id)
+        if agent is None:
+            raise ValueError(f"A2A is enabled for an unknown agent {agent_id!r}")
+        served.append((agent, agent_options))
+    return served
+
+
+def _add_a2a_routes(
+    app: web.Application,
+    agents: Sequence[tuple[Agent, A2AAgentOptions]],
+    state: ServerState,
+    tracer: Tracer,
+    request_scope: RequestScope,
+    session_store: SessionStore | None,
+) -> None:
+    from aura.adapters.a2a.routes import A2AServer  # imports a2a-sdk: only when A2A is on
+
+    if session_store is None:
+        from aura.adapters.sessions.in_memory import InMemorySessionStore
+
+        session_store = InMemorySessionStore()
+    a2a = A2AServer(
+        agents,
+        options=state.options,
+        coordinator=state.coordinator,
+        tracer=tracer,
+        observer=state.observer,
+        request_scope=request_scope,
+        store=session_store,
+    )
+    app.router.add_routes(a2a.routes())
+    app.on_cleanup.append(a2a.aclose)
+    logger.info("A2A: serving %s under %s{agent}/", ", ".join(a2a.agent_ids), A2A_PREFIX)
 
 
 def observe_requests(observer: ServerObserver) -> Middleware:
@@ -122,7 +172,10 @@ def observe_requests(observer: ServerObserver) -> Middleware:
 
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in (CHAT_COMPLETIONS_PATH, RESPONSES_PATH):
+        path = request.path
+        if path not in (CHAT_COMPLETIONS_PATH, RESPONSES_PATH) and not (
+            path.startswith(A2A_PREFIX) and request.method == "POST"
+        ):
             return await handler(request)
         status = 500
         try:

@@ -106,6 +106,10 @@ class ServerOptions:
     approver_header: str | None = "X-Aura-Approver"
     #: where pending approvals and parked turns live: None = this process's memory; `redis://...` = shared
     session_store_url: str | None = attrs.field(default=None, repr=False)
+    #: serve every agent over A2A (`/a2a/{agent}/`); an agent's `[a2a]` table can also turn it on (or off) for itself
+    a2a_enabled: bool = False
+    #: how long an A2A task (and its context's conversation) is kept after its last change, for `tasks/get`
+    a2a_task_ttl_secs: float = attrs.field(default=86_400.0, validator=_positive)
 
     @property
     def auth_enabled(self) -> bool:

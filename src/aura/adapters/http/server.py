@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from aiohttp import web
 
+from aura.adapters.a2a.options import A2AAgentOptions
 from aura.adapters.http.agent_directory import UnknownDefaultAgent
 from aura.adapters.http.app import SERVER_STATE, create_app
 from aura.adapters.http.edge import EdgeAppRunner
@@ -94,11 +95,13 @@ async def run_server(
     on_listening: Callable[[int], None] | None = None,
     request_scope: RequestScope = no_request_scope,
     session_store: SessionStore | None = None,
+    a2a_agents: Mapping[str, A2AAgentOptions] | None = None,
 ) -> int:
     """Serve `agents` until one of `stop_signals`, shut down gracefully, close the agents; returns the exit code.
 
-    A second signal during the grace period skips the rest of it. `observer`, `extra_routes` and
-    `request_scope` are passed to `create_app`; `options.reuse_port` shares the port with other processes;
+    A second signal during the grace period skips the rest of it. `observer`, `extra_routes`, `request_scope`,
+    `session_store` and `a2a_agents` are passed to `create_app`; `options.reuse_port` shares the port with other
+    processes;
     `on_listening(port)` is called once the socket accepts connections.
     """
     try:
@@ -111,6 +114,7 @@ async def run_server(
             extra_routes=extra_routes,
             request_scope=request_scope,
             session_store=session_store,
+            a2a_agents=a2a_agents,
         )
     except UnknownDefaultAgent as error:
         logger.error("%s", error)

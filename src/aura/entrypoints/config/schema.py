@@ -482,6 +482,19 @@ class ApprovalConfig:
     webhook: ApprovalWebhookConfig | None = None
 
 
+# ---------------------------------------------------------------------------------------------- [a2a]
+
+
+@attrs.frozen(kw_only=True)
+class A2ASection:
+    """`[a2a]`: serve this agent over A2A (Agent2Agent) at `/a2a/<agent id>/`, whatever `aura serve --a2a` says."""
+
+    #: `false` keeps this agent off A2A even when the server serves every agent over it
+    enabled: bool = True
+    #: the agent card's description; default: the first line of the system prompt
+    description: str | None = None
+
+
 # ------------------------------------------------------------------------------------------ the file
 
 
@@ -495,6 +508,7 @@ class AgentConfig:
     vector_stores: tuple[VectorStoreConfig, ...] = ()
     tools: ToolsConfig | None = None
     approval: ApprovalConfig | None = None
+    a2a: A2ASection | None = None
 
     @property
     def id(self) -> str:
