@@ -72,8 +72,10 @@ async def test_a_correct_investigation_passes(agent_file, tmp_path: Path) -> Non
     assert run.score.tools_used == ("get_logs", "get_events", "deploy_history")
     assert run.score.missing_tools == ()
     assert run.observation.rounds == 3
-    assert run.observation.prompt_tokens == 30 and run.observation.completion_tokens == 15
-    assert run.observation.ttft_ms is not None and run.observation.total_ms >= run.observation.ttft_ms
+    assert run.observation.prompt_tokens == 30
+    assert run.observation.completion_tokens == 15
+    assert run.observation.ttft_ms is not None
+    assert run.observation.total_ms >= run.observation.ttft_ms
     # the model saw the recorded outputs, served by the replay server over MCP
     tool_results = [m for m in model.requests[1].messages if m.role == "tool"]
     assert "KeyError: 'PAYMENTS_DB_URL'" in tool_results[0].content
@@ -87,7 +89,8 @@ async def test_a_correct_investigation_passes(agent_file, tmp_path: Path) -> Non
     # the case's tools were offered with their schemas, and nothing of the agent's own servers
     offered = {spec.name for spec in model.requests[0].tools}
     assert offered == {"get_logs", "get_events", "describe", "query_metrics", "deploy_history"}
-    assert report.cases[0].passed and report.cases[0].pass_at_1 == 1.0
+    assert report.cases[0].passed
+    assert report.cases[0].pass_at_1 == 1.0
 
 
 async def test_a_wrong_investigation_fails_naming_the_missed_facts_and_the_forbidden_claim(
