@@ -58,7 +58,9 @@ DEFAULT_JUNIT = "eval-report.xml"
 RECORD_PLACEHOLDER_QUESTION = "TODO: the alert or question the user sends"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, *, remainder: bool = True) -> None:
+    """The options of `aura eval`. Positional arguments and options may be mixed in any order (`run` parses
+    the rest of the command line again, intermixed), and everything after `--` is positional."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.description = (
         "Run an agent on frozen incidents (cases) with replayed tool outputs, and score its answers.\n\n"
@@ -68,7 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "See docs/eval.md for the case format."
     )
     parser.add_argument(
-        "cases", nargs="+", metavar="CASES", help="case files or directories (or a mode: record, replay)"
+        "cases",
+        nargs=argparse.REMAINDER if remainder else "*",
+        metavar="CASES",
+        help="case files or directories (or a mode: record, replay)",
     )
     run = parser.add_argument_group("running cases")
     run.add_argument("-c", "--config", help="agent config file or directory (default: $CONFIG_PATH or config.toml)")
@@ -131,7 +136,18 @@ def _rate(text: str) -> float:
     return value
 
 
+def _reparse(args: argparse.Namespace) -> argparse.Namespace:
+    """The whole command line, with options after (or between) positional arguments understood too."""
+    parser = argparse.ArgumentParser(prog="aura eval")
+    add_arguments(parser, remainder=False)
+    parsed = parser.parse_intermixed_args(args.cases, namespace=argparse.Namespace(**vars(args)))
+    if not parsed.cases:
+        parser.error("expected case files or directories (or: record, replay)")
+    return parsed
+
+
 def run(args: argparse.Namespace) -> int:
+    args = _reparse(args)
     first = args.cases[0]
     if first in MODES and not Path(first).exists():
         return run_record(args) if first == "record" else run_replay(args)
