@@ -206,17 +206,21 @@ def compare_reports(previous: Mapping[str, Any], current: Mapping[str, Any]) -> 
         raise ValueError(f"not an aura eval report (expected format {REPORT_FORMAT!r})")
     lines: list[str] = []
     before, after = previous.get("summary", {}), current.get("summary", {})
-    for key, label in (("pass_at_1", "pass@1"), ("pass_hat_k", "pass^k")):
-        lines.append(f"{label}: {_number(before.get(key))} -> {_number(after.get(key))}{_delta(before, after, key)}")
+    for key, label, digits in (
+        ("pass_at_1", "pass@1", 2),
+        ("pass_hat_k", "pass^k", 2),
+        ("total_tokens", "tokens", 0),
+        ("cost", "cost", 4),
+        ("mean_total_ms", "mean latency ms", 0),
+    ):
+        old, new = before.get(key), after.get(key)
+        if old is None and new is None:
+            continue
+        lines.append(f"{label}: {_number(old, digits)} -> {_number(new, digits)}{_delta(old, new, digits)}")
     lines.append(
         f"cases passed: {before.get('cases_passed', '?')}/{before.get('cases', '?')} -> "
         f"{after.get('cases_passed', '?')}/{after.get('cases', '?')}"
     )
-    for key, label in (("total_tokens", "tokens"), ("cost", "cost"), ("mean_total_ms", "mean latency ms")):
-        if before.get(key) is not None or after.get(key) is not None:
-            lines.append(
-                f"{label}: {_number(before.get(key))} -> {_number(after.get(key))}{_delta(before, after, key)}"
-            )
     old_cases = {case.get("id"): case for case in previous["cases"] if isinstance(case, Mapping)}
     new_cases = {case.get("id"): case for case in current.get("cases", []) if isinstance(case, Mapping)}
     for case_id, case in new_cases.items():
@@ -239,19 +243,16 @@ def compare_reports(previous: Mapping[str, Any], current: Mapping[str, Any]) -> 
     return lines
 
 
-def _number(value: Any) -> str:
-    if value is None:
+def _number(value: Any, digits: int = 2) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
         return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1 else f"{value:,.2f}"
-    return str(value)
+    return f"{value:,.{digits}f}"
 
 
-def _delta(before: Mapping[str, Any], after: Mapping[str, Any], key: str) -> str:
-    old, new = before.get(key), after.get(key)
+def _delta(old: Any, new: Any, digits: int) -> str:
     if not isinstance(old, int | float) or not isinstance(new, int | float):
         return ""
     diff = new - old
-    if diff == 0:
+    if round(diff, digits) == 0:
         return " (=)"
-    return f" ({'+' if diff > 0 else ''}{_number(float(diff)) if isinstance(diff, float) else diff})"
+    return f" ({'+' if diff > 0 else ''}{diff:,.{digits}f})"

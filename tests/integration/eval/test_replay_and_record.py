@@ -29,7 +29,7 @@ question = "Why is the queue stuck?"
 [[tools]]
 name = "consumer_lag"
 description = "Lag of a consumer group"
-input_schema = { type = "object", properties = { group = { type = "string" }, topic = { type = "string" } }, required = ["group"] }
+input_schema = { type = "object", required = ["group"], properties = { group = { type = "string" }, topic = {} } }
 
 [[tools.recordings]]
 match = "exact"
