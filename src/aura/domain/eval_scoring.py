@@ -166,11 +166,6 @@ def pass_hat_k(results: Sequence[bool], k: int | None = None) -> float:
 
 # --------------------------------------------------------------------------------------- the judge
 
-JUDGE_SYSTEM_PROMPT = (
-    "You grade incident investigations written by an SRE assistant. You are strict and literal: a statement "
-    "counts only if the answer makes it, in any wording. You reply with a verdict line first."
-)
-
 _QUESTIONS: dict[ClaimKind, str] = {
     "fact": "Does the answer state the following fact (in any wording)?",
     "forbidden": "Does the answer claim the following as true (not merely mention it to rule it out)?",

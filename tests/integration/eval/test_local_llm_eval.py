@@ -37,9 +37,7 @@ def test_the_quickstart_agent_is_evaluated_on_one_case(tmp_path: Path) -> None:
     report = json.loads(report_json.read_text())
     assert report["model"] == "llamacpp/smollm2-135m"
     (run,) = report["cases"][0]["runs"]
-    assert run["facts_found"] + run["facts_missed"] == ["missing-env-var", "configmap-change"] or sorted(
-        run["facts_found"] + run["facts_missed"]
-    ) == ["configmap-change", "missing-env-var"]
+    assert sorted(run["facts_found"] + run["facts_missed"]) == ["configmap-change", "missing-env-var"]
     assert report_xml.read_text().startswith("<?xml")
     print(
         f"\nSmolLM2-135M on crashloop-missing-env: passed={run['passed']} facts={run['facts_found']} "
