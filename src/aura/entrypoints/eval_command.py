@@ -29,9 +29,10 @@ import attrs
 
 from aura.domain.agent import Agent
 from aura.domain.errors import AuraError
-from aura.domain.eval_case import CaseError, EvalCase, Recording, ReplayTool
+from aura.domain.eval_case import CaseError, Claim, EvalCase, Recording, ReplayTool
 from aura.domain.eval_report import CaseReport, EvalReport, Price, RunReport, compare_reports
 from aura.domain.eval_scoring import (
+    ClaimKind,
     ClaimVerdict,
     JudgeRecord,
     RunObservation,
@@ -49,7 +50,7 @@ from aura.entrypoints.eval_output import render_table, write_json, write_junit
 from aura.ports.chat_model import ChatModel
 
 if TYPE_CHECKING:  # the config package is imported late: `aura --help` stays fast
-    from aura.entrypoints.config import AgentFile
+    from aura.entrypoints.config import AgentFile, LoadedConfig
 
 MODES = ("record", "replay")
 REPLAY_SERVER_ID = "replay"
@@ -224,10 +225,11 @@ class Judge:
 
 async def judge_claims(judge: Judge, case: EvalCase, answer: str) -> tuple[list[ClaimVerdict], list[ClaimVerdict]]:
     """The judge's verdict on every expected fact and forbidden claim, with its prompt and reply."""
-    verdicts: dict[str, list[ClaimVerdict]] = {"fact": [], "forbidden": []}
-    for kind, claims in (("fact", case.facts), ("forbidden", case.forbidden)):
+    verdicts: dict[ClaimKind, list[ClaimVerdict]] = {"fact": [], "forbidden": []}
+    kinds: tuple[tuple[ClaimKind, tuple[Claim, ...]], ...] = (("fact", case.facts), ("forbidden", case.forbidden))
+    for kind, claims in kinds:
         for claim in claims:
-            prompt = judge_prompt(case, answer, claim, kind)  # type: ignore[arg-type]
+            prompt = judge_prompt(case, answer, claim, kind)
             finished = await judge.agent.run([UserMessage(prompt)], RequestContext(session_id=f"eval-judge-{case.id}"))
             reply = finished.content if finished.error is None else f"(judge failed: {finished.error.message})"
             verdicts[kind].append(judged_verdict(claim, JudgeRecord(prompt, reply, parse_verdict(reply))))
@@ -337,6 +339,8 @@ class EvalRunner:
             observation = await observe_turn(agent, case.question, f"eval-{case.id}-{iteration}")
         except AuraError as error:
             observation = RunObservation(answer="", error=f"the replay server did not start: {error}")
+        except Exception as error:  # one broken run is reported, not a traceback that ends the evaluation
+            observation = RunObservation(answer="", error=f"the run failed: {type(error).__name__}: {error}")
         finally:
             for toolset in agent.toolsets:  # the shared model stays open for the next run
                 await toolset.aclose()
@@ -393,21 +397,21 @@ def load_prices(path: str) -> dict[str, Price]:
     return prices
 
 
-def _pick_agent(loaded: Any, wanted: str | None, what: str) -> AgentFile:
+def _pick_agent(loaded: LoadedConfig, wanted: str | None, what: str) -> AgentFile:
     agents = list(loaded.agents)
     if wanted is None:
         if len(agents) == 1:
-            return agents[0]  # type: ignore[no-any-return]
+            return agents[0]
         ids = ", ".join(agent.id for agent in agents)
         raise ValueError(f"several agents are configured; choose one with {what} ({ids})")
     for agent in agents:
         if wanted in (agent.id, agent.config.agent.name):
-            return agent  # type: ignore[no-any-return]
+            return agent
     ids = ", ".join(agent.id for agent in agents)
     raise ValueError(f"agent {wanted!r} is not configured ({ids})")
 
 
-def _build_judge(spec: str, loaded: Any) -> Judge:
+def _build_judge(spec: str, loaded: LoadedConfig) -> Judge:
     from aura.entrypoints.config import load_config
 
     agent_file = (
@@ -580,8 +584,6 @@ def _headers(entries: Sequence[str]) -> dict[str, str]:
 def recorded_case(base: EvalCase | None, tools: Sequence[ReplayTool], out: Path, question: str | None) -> EvalCase:
     """The case a recording writes: `base` (an existing case at OUT) with the recorded tools merged in, or a
     new case with a placeholder fact the author replaces."""
-    from aura.domain.eval_case import Claim
-
     if base is None:
         case_id = out.stem if out.suffix == ".toml" else out.name
         return EvalCase(
