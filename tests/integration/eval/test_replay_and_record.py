@@ -177,3 +177,30 @@ def test_record_and_replay_usage_errors_exit_2(args: tuple[str, ...], tmp_path: 
     assert result.returncode == 2
     assert "error:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_the_recorder_stands_in_for_a_server_in_an_agent(tmp_path: Path) -> None:
+    """As docs/eval.md suggests: the recorder as an agent's stdio MCP server, recording what the agent asks."""
+    from aura.adapters.mcp import McpToolset, StdioTransport
+    from aura.domain.agent import Agent, AgentSettings
+    from aura.testing import ScriptedChatModel, call_tool, reply
+
+    out = tmp_path / "cases" / "load.toml"
+    command = [*AURA[1:], "eval", "record", str(out), "--", sys.executable, str(SRE_SERVER)]
+    toolset = McpToolset("sre_tools", StdioTransport(AURA[0], command), required=True, connect_timeout=60)
+    model = ScriptedChatModel([call_tool("load_average", {}), reply("The load is fine.")])
+    agent = Agent(AgentSettings(name="sre", system_prompt="Look first."), model, [toolset])
+    try:
+        await toolset.start()
+        finished = await agent.run("How loaded is the host?")
+    finally:
+        await agent.aclose()
+    assert finished.error is None
+    case = load_case(out)
+    assert case.question == "TODO: the alert or question the user sends"
+    assert case.facts[0].id == "todo"
+    load = case.tool("load_average")
+    assert load is not None
+    (recording,) = load.recordings
+    assert recording.arguments == {}
+    assert "cpu_count" in recording.output
