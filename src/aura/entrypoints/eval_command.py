@@ -309,6 +309,8 @@ class EvalRunner:
 
         async def one(case: EvalCase, iteration: int) -> RunReport:
             async with gate:
+                if self.progress is not None:
+                    print(f"  ... {case.id} #{iteration} running", file=self.progress, flush=True)
                 report = await self.run_once(case, case_files[case.id], iteration)
             self._done += 1
             self._report_progress(case, report, total)
