@@ -1,4 +1,4 @@
-"""The `aura` command line: `serve`, `check`, `ingest`, `chat`."""
+"""The `aura` command line: `serve`, `check`, `ingest`, `chat`, `eval`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("aura.entrypoints.check_command", "Load a config file or directory and print each agent"),
     "ingest": ("aura.entrypoints.ingest_command", "Chunk, embed and index documents into a vector store"),
     "chat": ("aura.entrypoints.chat_command", "Chat with one configured agent in the terminal"),
+    "eval": ("aura.entrypoints.eval_command", "Score an agent on frozen incidents with replayed tool outputs"),
 }
 
 
