@@ -154,16 +154,17 @@ async def test_a_cancelled_tool_choice_frees_the_model_for_the_next_request(loca
             pass
 
     original = local_model._complete
+    loop = asyncio.get_running_loop()
 
     def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
-        started.set()
-        yield from original(*args, **kwargs)
+        for piece in original(*args, **kwargs):
+            loop.call_soon_threadsafe(started.set)  # the first tokens of the decision are out
+            yield piece
 
     local_model._complete = watched
     try:
         task = asyncio.create_task(consume())
-        await started.wait()  # set from the worker thread; the wait sees it at its next wake-up
-        await asyncio.sleep(0.2)
+        await started.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -176,7 +177,8 @@ async def test_a_cancelled_tool_choice_frees_the_model_for_the_next_request(loca
     first = None
     async for event in local_model.stream(follow_up):
         first = first or event
-    assert not isinstance(first, ModelStatus)  # not queued behind the cancelled request
+    assert isinstance(first, ModelStatus)
+    assert first.state == "started"  # not queued behind the cancelled request
 
 
 async def test_a_cancelled_stream_stops_between_tokens(local_model) -> None:  # type: ignore[no-untyped-def]
@@ -207,8 +209,8 @@ async def test_a_second_request_waits_visibly_and_then_runs(local_model) -> None
     await first_text.wait()
     events = [event async for event in local_model.stream(short)]
     await task
-    assert isinstance(events[0], ModelStatus)
-    assert events[0].state == "queued"
+    states = [event.state for event in events if isinstance(event, ModelStatus)]
+    assert states == ["queued", "started"]
     assert isinstance(events[-1], ModelFinished)
 
 

@@ -2,7 +2,8 @@
 
 Generation is blocking C++ code, so it runs in a worker thread and hands events back to the event loop through a
 queue. One model instance serves one generation at a time; waiting requests are served in arrival order
-(asyncio.Lock is FIFO) and told so with a `ModelStatus("queued")` event, so a client sees why nothing arrives yet.
+(asyncio.Lock is FIFO) and told so with a `ModelStatus("queued")` event, so a client sees why nothing arrives yet;
+`ModelStatus("loading")` or `("started")` follows once the model takes the request.
 
 Every llama.cpp call streams token by token with a stopping criterion that reads a stop flag: a consumer that goes
 away (client disconnect, timeout) frees the model after the token being computed.
@@ -509,8 +510,12 @@ class LlamaCppChatModel:
         else:
             await self._generation_lock.acquire()
         try:
+            # In-process, the model has answered as soon as it holds the request: this event ends the server's
+            # first-chunk wait (meant for remote providers that do not answer), and the stream timeout bounds the rest.
             if not self.loaded:
                 yield ModelStatus("loading", f"loading the local model {self._model_name}")
+            else:
+                yield ModelStatus("started", "the local model is reading the prompt")
             async for event in self._events(request):
                 yield event
         finally:
