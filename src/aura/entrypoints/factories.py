@@ -186,7 +186,12 @@ def build_chat_model(llm: LlmConfig) -> ChatModel:
             retry=retry_policy(llm),
         )
     elif isinstance(llm, LlamaCppConfig):
-        kwargs = {"n_ctx": llm.n_ctx, "n_threads": llm.n_threads, "tool_calling": llm.tool_calling}
+        kwargs = {
+            "n_ctx": llm.n_ctx,
+            "n_threads": llm.n_threads,
+            "tool_calling": llm.tool_calling,
+            "max_tools_offered": llm.max_tools_offered,
+        }
         model = _construct(what, ("llm",), adapter, llm.model, llm.model_path, **kwargs)
     else:  # pragma: no cover - the union is exhaustive
         raise ConfigError(f"provider '{llm.provider}' is not available in this build")

@@ -118,3 +118,14 @@ def test_model_path_errors_are_clear(tmp_path: Path) -> None:
     gguf = tmp_path / "tiny.gguf"
     gguf.write_bytes(b"GGUF")
     assert resolve_model_path(None, str(gguf)) == gguf
+
+
+def test_likely_tools_keeps_the_tools_that_share_words_with_the_question() -> None:
+    from aura.adapters.llm.llamacpp import likely_tools
+
+    uptime = ToolSpec("host_uptime", "Seconds since boot, to correlate incidents with restarts.", {"type": "object"})
+    tools = (DISK, TOP, uptime)
+    assert likely_tools("Is /var running out of disk space?", tools, 2) == [DISK]
+    assert likely_tools("Did the server restart recently?", tools, 2) == [uptime]
+    assert likely_tools("Hello there", tools, 2) == list(tools)  # nothing in common: every tool
+    assert likely_tools("disk space", tools, 0) == list(tools)  # 0 = no limit

@@ -29,6 +29,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -246,6 +247,66 @@ class ChatTemplate:
         )
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+_COMMON = frozenset(
+    {
+        "the",
+        "and",
+        "for",
+        "are",
+        "was",
+        "were",
+        "what",
+        "which",
+        "when",
+        "how",
+        "why",
+        "who",
+        "this",
+        "that",
+        "with",
+        "from",
+        "have",
+        "has",
+        "can",
+        "does",
+        "did",
+        "any",
+        "all",
+        "you",
+        "your",
+        "our",
+        "its",
+        "into",
+        "out",
+        "about",
+        "right",
+        "now",
+    }
+)
+
+
+def _stems(text: str) -> set[str]:
+    words = _WORD.findall(text.lower().replace("_", " "))
+    return {word[:5] for word in words if len(word) >= 3 and word not in _COMMON}
+
+
+def likely_tools(question: str, tools: Sequence[ToolSpec], limit: int) -> list[ToolSpec]:
+    """Up to `limit` tools whose name and description share words with the question (all when none do).
+
+    A small model chooses better among a few plausible tools; the prompt still lists every tool, so the
+    prompt prefix (and llama.cpp's cache of it) stays the same whatever the question.
+    """
+    if limit <= 0 or len(tools) <= limit:
+        return list(tools)
+    wanted = _stems(question)
+    scores = [len(wanted & _stems(f"{tool.name} {tool.description}")) for tool in tools]
+    if not any(scores):
+        return list(tools)
+    ranked = sorted((i for i in range(len(tools)) if scores[i]), key=lambda i: (-scores[i], i))
+    return [tools[i] for i in sorted(ranked[:limit])]
+
+
 def _gbnf_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -274,6 +335,7 @@ class LlamaCppChatModel:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         tool_calling: str = "native",
+        max_tools_offered: int = 0,
         schema_profile: SchemaProfile = LLAMA_CPP,
     ) -> None:
         if tool_calling not in TOOL_CALLING_MODES:
@@ -284,6 +346,7 @@ class LlamaCppChatModel:
         # llama-cpp-python's default is half the cores: on a 2-core host that halves the speed of a small model.
         self._n_threads = n_threads or os.cpu_count() or 1
         self._tool_calling = tool_calling
+        self._max_tools_offered = max_tools_offered
         self._llama: Any = None
         self._template: ChatTemplate | None = None
         self._load_lock = threading.Lock()
@@ -410,7 +473,8 @@ class LlamaCppChatModel:
             )
         answer_prefix: list[int] = []
         if style == "native" and request.tools and not _answered_tool_result(request.messages):
-            decision, completion_tokens = self._decide(prompt, request.tools, stop)
+            offered = likely_tools(_last_user_text(request.messages), request.tools, self._max_tools_offered)
+            decision, completion_tokens = self._decide(prompt, offered, stop)
             tool = next((t for t in request.tools if decision == f"functions.{t.name}:"), None)
             if tool is not None:
                 arguments, used = self._arguments(prompt, tool, stop, temperature)
@@ -559,6 +623,10 @@ class LlamaCppChatModel:
 
 def _call(name: str, arguments: str) -> ToolCall:
     return ToolCall(synthetic_tool_call_id(), name, arguments or "{}")
+
+
+def _last_user_text(messages: Sequence[Message]) -> str:
+    return next((m.text for m in reversed(messages) if isinstance(m, UserMessage)), "")
 
 
 def _answered_tool_result(messages: Sequence[Message]) -> bool:
