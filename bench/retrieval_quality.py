@@ -150,14 +150,22 @@ async def measure(model: str, size: int, overlap: int, verbose: bool) -> tuple[f
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--embedders", help="comma-separated LocalEmbedder models (default: all available)")
+    parser.add_argument("--chunkings", help="comma-separated size/overlap pairs, e.g. 800/100,1600/200")
     args = parser.parse_args()
     models = ["hashing-384", "hashing-2048"] + (["all-MiniLM-L6-v2"] if minilm_available() else [])
+    if args.embedders:
+        models = args.embedders.split(",")
+    chunkings = CHUNKINGS
+    if args.chunkings:
+        chunkings = [(int(a), int(b)) for a, b in (pair.split("/") for pair in args.chunkings.split(","))]
     print(f"{len(QUESTIONS)} questions over docs/*.md")
     print(f"{'embedder':18} {'chunking':>9} {'chunks':>6} {'R@1':>5} {'R@3':>5} {'R@5':>5} {'chunks/s':>9}")
     for model in models:
-        for size, overlap in CHUNKINGS:
+        for size, overlap in chunkings:
             r1, r3, r5, speed, count = await measure(model, size, overlap, args.verbose)
-            print(f"{model:18} {f'{size}/{overlap}':>9} {count:>6} {r1:>5.2f} {r3:>5.2f} {r5:>5.2f} {speed:>9.0f}")
+            row = f"{model:18} {f'{size}/{overlap}':>9} {count:>6} {r1:>5.2f} {r3:>5.2f} {r5:>5.2f} {speed:>9.1f}"
+            print(row, flush=True)
 
 
 if __name__ == "__main__":
