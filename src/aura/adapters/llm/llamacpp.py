@@ -343,8 +343,9 @@ class LlamaCppChatModel:
         self._model_name = model or (Path(model_path).stem if model_path else "smollm2-135m")
         self._model_path = resolve_model_path(model, model_path)
         self._n_ctx = n_ctx
-        # llama-cpp-python's default is half the cores: on a 2-core host that halves the speed of a small model.
-        self._n_threads = n_threads or os.cpu_count() or 1
+        # None: llama-cpp-python's default, half the cores for generation and all of them for reading the prompt.
+        # More generation threads than free cores makes llama.cpp's spinning threads wait on each other.
+        self._n_threads = n_threads
         self._tool_calling = tool_calling
         self._max_tools_offered = max_tools_offered
         self._llama: Any = None
@@ -385,7 +386,7 @@ class LlamaCppChatModel:
                     model_path=str(self._model_path),
                     n_ctx=self._n_ctx,
                     n_threads=self._n_threads,
-                    n_threads_batch=self._n_threads,
+                    n_threads_batch=self._n_threads or os.cpu_count(),
                     verbose=False,
                 )
                 self._template = self._chat_template(llama)
