@@ -41,7 +41,10 @@ def test_native_style_writes_calls_as_the_grammar_format_and_results_as_user_tur
     assert [m["role"] for m in chat] == ["system", "user", "assistant", "user"]
     assert chat[0]["content"].startswith("Be brief.\n\nTools you can call:\n- disk_usage(path: string): ")
     assert chat[2]["content"] == 'Checking.\nfunctions.disk_usage:\n{"path": "/"}'
-    assert chat[3]["content"] == 'Result of disk_usage: {"used_percent": 93, "note": "<b>&\'"}'
+    assert chat[3]["content"] == (
+        'Result of disk_usage: {"used_percent": 93, "note": "<b>&\'"}\n\n'
+        'Answer "disk?" in one or two sentences, quoting the figures above.'
+    )
 
 
 def test_tags_style_writes_calls_in_the_format_the_fallback_parser_reads() -> None:
@@ -56,7 +59,8 @@ def test_failed_results_say_so_and_consecutive_turns_of_one_role_merge() -> None
     chat = render_messages((UserMessage("q"), ASSISTANT, RESULT, failed), (), "native")
     assert chat[-1] == {
         "role": "user",
-        "content": f"Result of disk_usage: {RESULT.content}\n\nThe tool top_processes failed: permission denied",
+        "content": f"Result of disk_usage: {RESULT.content}\n\nThe tool top_processes failed: permission denied"
+        '\n\nAnswer "q" in one or two sentences, quoting the figures above.',
     }
 
 

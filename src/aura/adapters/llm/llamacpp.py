@@ -136,7 +136,8 @@ def _signature(tool: ToolSpec) -> str:
                     kind = schema["type"]
                 elif isinstance(schema.get("type"), list):
                     kind = " | ".join(str(t) for t in schema["type"])
-            parts.append(f"{name}: {kind}")
+            default = schema.get("default") if isinstance(schema, Mapping) else None
+            parts.append(f"{name}: {kind}" + (f" = {json.dumps(default)}" if default is not None else ""))
     return f"{tool.name}({', '.join(parts)})"
 
 
@@ -206,6 +207,10 @@ def render_messages(
                 add("user", f"The tool {message.tool_name} failed: {message.content}")
             else:
                 add("user", f"Result of {message.tool_name}: {message.content}")
+    if style == "native" and messages and isinstance(messages[-1], ToolResultMessage):
+        # A small model reading a tool result tends to write another call; ask for the answer, in its words.
+        question = next((m.text for m in reversed(messages) if isinstance(m, UserMessage)), "")
+        add("user", f'Answer "{question}" in one or two sentences, quoting the figures above.')
     return out
 
 
