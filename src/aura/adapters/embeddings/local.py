@@ -163,6 +163,12 @@ class MiniLMEncoder:
     """
 
     def __init__(self, tensors: Mapping[str, npt.NDArray[Any]], config: Mapping[str, Any], tokenizer: Any) -> None:
+        # Dense weights transposed once (contiguous), so each layer is `x @ W.T` as one BLAS call.
+        self._t = {
+            name: np.ascontiguousarray(np.asarray(value, dtype=np.float32).T)
+            for name, value in tensors.items()
+            if name.startswith("encoder.") and name.endswith(".weight") and len(value.shape) == 2
+        }
         self._w = {
             name: np.asarray(value, dtype=np.float32) for name, value in tensors.items() if "position_ids" not in name
         }
@@ -204,32 +210,35 @@ class MiniLMEncoder:
         return out
 
     def _forward(self, ids: npt.NDArray[np.int64], mask: Array) -> Array:
+        # The dense layers are 2-D products on contiguous arrays, one BLAS call each.
         w = self._w
         batch, width = ids.shape
         x = w["embeddings.word_embeddings.weight"][ids]
         x = x + w["embeddings.position_embeddings.weight"][:width] + w["embeddings.token_type_embeddings.weight"][0]
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self._eps)
+        x = np.ascontiguousarray(x.reshape(batch * width, -1))
         heads, size = self._heads, x.shape[-1] // self._heads
-        bias = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]
+        bias = ((1.0 - mask) * np.finfo(np.float32).min).astype(np.float32)
         scale = np.float32(1.0 / math.sqrt(size))
         for layer in range(self._layers):
             p = f"encoder.layer.{layer}."
 
             def dense(v: Array, name: str, p: str = p) -> Array:
-                return (v @ w[f"{p}{name}.weight"].T + w[f"{p}{name}.bias"]).astype(np.float32)
+                result: Array = v @ self._t[f"{p}{name}.weight"] + w[f"{p}{name}.bias"]
+                return result
 
-            def split(v: Array) -> Array:
-                return v.reshape(batch, width, heads, size).transpose(0, 2, 1, 3)
-
-            q = split(dense(x, "attention.self.query"))
-            k = split(dense(x, "attention.self.key"))
-            v = split(dense(x, "attention.self.value"))
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            q = dense(x, "attention.self.query").reshape(batch, width, heads, size)
+            k = dense(x, "attention.self.key").reshape(batch, width, heads, size)
+            v = dense(x, "attention.self.value").reshape(batch, width, heads, size)
+            # einsum, not BLAS, for the many small per-head products: BLAS threads on a busy host wait on each
+            # other for every small call.
+            scores = np.einsum("bqhd,bkhd->bhqk", q, k) * scale + bias[:, None, None, :]
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
             scores /= scores.sum(axis=-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, width, heads * size)
+            context = np.einsum("bhqk,bkhd->bqhd", scores, v).astype(np.float32)
+            attended = dense(context.reshape(batch * width, heads * size), "attention.output.dense")
             x = _layer_norm(
-                dense(context, "attention.output.dense") + x,
+                attended + x,
                 w[f"{p}attention.output.LayerNorm.weight"],
                 w[f"{p}attention.output.LayerNorm.bias"],
                 self._eps,
@@ -241,6 +250,7 @@ class MiniLMEncoder:
                 w[f"{p}output.LayerNorm.bias"],
                 self._eps,
             )
+        x = x.reshape(batch, width, -1)
         pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         result: Array = (pooled / norms).astype(np.float32)
