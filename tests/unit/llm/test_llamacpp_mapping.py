@@ -133,3 +133,24 @@ def test_likely_tools_keeps_the_tools_that_share_words_with_the_question() -> No
     assert likely_tools("Did the server restart recently?", tools, 2) == [uptime]
     assert likely_tools("Hello there", tools, 2) == list(tools)  # nothing in common: every tool
     assert likely_tools("disk space", tools, 0) == list(tools)  # 0 = no limit
+
+
+def test_string_arguments_get_a_length_limit_for_the_grammar() -> None:
+    from aura.adapters.llm.llamacpp import MAX_STRING_ARGUMENT_CHARS, bounded_strings
+
+    bounded = bounded_strings(
+        TOP.parameters | {"properties": {**TOP.parameters["properties"], "path": {"type": "string"}}}
+    )
+    assert bounded["properties"]["path"] == {"type": "string", "maxLength": MAX_STRING_ARGUMENT_CHARS}
+    assert bounded["properties"]["sort_by"] == {"enum": ["cpu", "memory"]}
+    assert bounded_strings({"type": "object"}) == {"type": "object"}
+
+
+def test_optional_string_arguments_are_bounded_too() -> None:
+    from aura.adapters.llm.llamacpp import MAX_STRING_ARGUMENT_CHARS, bounded_strings
+
+    schema = {"type": "object", "properties": {"path": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}
+    assert bounded_strings(schema)["properties"]["path"]["anyOf"] == [
+        {"type": "string", "maxLength": MAX_STRING_ARGUMENT_CHARS},
+        {"type": "null"},
+    ]

@@ -312,6 +312,29 @@ def likely_tools(question: str, tools: Sequence[ToolSpec], limit: int) -> list[T
     return [tools[i] for i in sorted(ranked[:limit])]
 
 
+#: Longest string argument the grammar allows when the schema sets no limit: a small model otherwise loops inside one.
+MAX_STRING_ARGUMENT_CHARS = 80
+
+
+def _bounded(schema: Any) -> Any:
+    if not isinstance(schema, Mapping):
+        return schema
+    if schema.get("type") == "string" and "maxLength" not in schema and "enum" not in schema:
+        return {**schema, "maxLength": MAX_STRING_ARGUMENT_CHARS}
+    if isinstance(schema.get("anyOf"), list):  # `string | null`, as strict schemas write optional arguments
+        return {**schema, "anyOf": [_bounded(option) for option in schema["anyOf"]]}
+    return schema
+
+
+def bounded_strings(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema with a `maxLength` on every top-level string property (or string option) that has none."""
+    bounded = dict(schema)
+    properties = schema.get("properties")
+    if isinstance(properties, Mapping):
+        bounded["properties"] = {name: _bounded(prop) for name, prop in properties.items()}
+    return bounded
+
+
 def _gbnf_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -518,7 +541,7 @@ class LlamaCppChatModel:
         from llama_cpp.llama_grammar import LlamaGrammar
 
         try:
-            grammar = LlamaGrammar.from_json_schema(json.dumps(tool.parameters), verbose=False)
+            grammar = LlamaGrammar.from_json_schema(json.dumps(bounded_strings(tool.parameters)), verbose=False)
         except Exception:  # a schema llama.cpp's converter does not handle: any JSON object
             grammar = LlamaGrammar.from_json_schema(json.dumps({"type": "object"}), verbose=False)
         tokens = prompt + self._tokens(f"functions.{tool.name}:\n")
@@ -529,6 +552,7 @@ class LlamaCppChatModel:
         try:
             parsed = json.loads(text or "{}")
         except json.JSONDecodeError:
+            logger.debug("llamacpp: unfinished arguments for %s: %.200r", tool.name, text)
             return None, len(pieces)
         return (json.dumps(parsed) if isinstance(parsed, dict) else None), len(pieces)
 
