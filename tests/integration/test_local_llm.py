@@ -11,13 +11,15 @@ import pytest
 from aura.domain.agent import Agent, AgentSettings
 from aura.domain.events import (
     ModelFinished,
+    ModelStatus,
     TextDelta,
     ToolCompleted,
     ToolRequested,
     TurnFinished,
     UsageReported,
 )
-from aura.domain.messages import SystemMessage, UserMessage
+from aura.domain.messages import AssistantMessage, SystemMessage, ToolCall, ToolResultMessage, UserMessage
+from aura.domain.tools import ToolSpec
 from aura.ports.chat_model import ChatRequest, GenerationSettings
 from aura.testing import FunctionToolset
 
@@ -104,3 +106,121 @@ async def test_agent_turn_with_a_tool_is_consistent_whatever_the_model_decides(l
     if requested:
         # every call ran and its result went back to the model in a further round (or the depth limit ended it)
         assert final.rounds >= 2 or final.error is not None
+
+
+DISK_TOOL = ToolSpec(
+    "disk_usage",
+    'Total, used and free space of the filesystem holding "path", in GiB & percent.',
+    {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+)
+LOAD_TOOL = ToolSpec("load_average", "1, 5 and 15 minute load averages.", {"type": "object", "properties": {}})
+
+
+def what_the_model_read(model) -> str:  # type: ignore[no-untyped-def]
+    llama = model._llama
+    return llama.detokenize(list(llama._input_ids[: llama.n_tokens]), special=True).decode("utf-8", "replace")
+
+
+async def test_the_prompt_the_model_reads_is_not_html_escaped(local_model) -> None:  # type: ignore[no-untyped-def]
+    messages = (
+        SystemMessage('You are an "SRE" & you answer <briefly>.'),
+        UserMessage("How full is the root disk?"),
+        AssistantMessage("", (ToolCall("call_1", "disk_usage", '{"path": "/"}'),)),
+        ToolResultMessage("call_1", "disk_usage", '{"path": "/", "used_percent": 42.5}'),
+    )
+    request = ChatRequest(messages, (DISK_TOOL, LOAD_TOOL), GenerationSettings(0.2, 8))
+    async for _ in local_model.stream(request):
+        pass
+    prompt = what_the_model_read(local_model)
+    assert 'You are an "SRE" & you answer <briefly>.' in prompt
+    assert '{"path": "/", "used_percent": 42.5}' in prompt
+    assert 'functions.disk_usage:\n{"path": "/"}' in prompt
+    for escaped in ("&#34;", "&quot;", "&amp;", "&lt;", "&#39;"):
+        assert escaped not in prompt
+
+
+async def test_a_cancelled_tool_choice_frees_the_model_for_the_next_request(local_model) -> None:  # type: ignore[no-untyped-def]
+    # Tools offered: the first llama.cpp calls are the decision and the arguments, which used to be one blocking call.
+    request = ChatRequest(
+        (SystemMessage("You are an SRE."), UserMessage("How full is the root disk?")),
+        (DISK_TOOL, LOAD_TOOL),
+        GenerationSettings(0.2, 400),
+    )
+    stopped_before = local_model.tokens_after_stop
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in local_model.stream(request):
+            pass
+
+    original = local_model._complete
+    loop = asyncio.get_running_loop()
+
+    def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for piece in original(*args, **kwargs):
+            loop.call_soon_threadsafe(started.set)  # the first tokens of the decision are out
+            yield piece
+
+    local_model._complete = watched
+    try:
+        task = asyncio.create_task(consume())
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        del local_model._complete
+    # Cancelling waited for the worker: the model is free now, and it stopped within a token or two.
+    assert not local_model._generation_lock.locked()
+    assert local_model.tokens_after_stop - stopped_before <= 2
+    follow_up = ChatRequest((UserMessage("Say OK."),), (), GenerationSettings(0.0, 4))
+    first = None
+    async for event in local_model.stream(follow_up):
+        first = first or event
+    assert isinstance(first, ModelStatus)
+    assert first.state == "started"  # not queued behind the cancelled request
+
+
+async def test_a_cancelled_stream_stops_between_tokens(local_model) -> None:  # type: ignore[no-untyped-def]
+    request = ChatRequest((UserMessage("Write a long story about a lighthouse."),), (), GenerationSettings(0.8, 400))
+    stopped_before = local_model.tokens_after_stop
+    stream = local_model.stream(request)
+    deltas = 0
+    async for event in stream:
+        deltas += isinstance(event, TextDelta)
+        if deltas == 3:
+            break
+    await stream.aclose()
+    assert not local_model._generation_lock.locked()
+    assert local_model.tokens_after_stop - stopped_before <= 2
+
+
+async def test_a_second_request_waits_visibly_and_then_runs(local_model) -> None:  # type: ignore[no-untyped-def]
+    long = ChatRequest((UserMessage("Count from one to thirty in words."),), (), GenerationSettings(0.2, 48))
+    short = ChatRequest((UserMessage("Say OK."),), (), GenerationSettings(0.0, 4))
+    first_text = asyncio.Event()
+
+    async def run_long() -> None:
+        async for event in local_model.stream(long):
+            if isinstance(event, TextDelta):
+                first_text.set()
+
+    task = asyncio.create_task(run_long())
+    await first_text.wait()
+    events = [event async for event in local_model.stream(short)]
+    await task
+    states = [event.state for event in events if isinstance(event, ModelStatus)]
+    assert states == ["queued", "started"]
+    assert isinstance(events[-1], ModelFinished)
+
+
+async def test_the_next_question_reuses_the_system_prompt_and_tool_list(local_model) -> None:  # type: ignore[no-untyped-def]
+    system = SystemMessage("You are a careful site reliability engineer. " * 8)
+    tools = (DISK_TOOL, LOAD_TOOL)
+    for question in ("How full is the root disk?", "What is the load average?"):
+        request = ChatRequest((system, UserMessage(question)), tools, GenerationSettings(0.2, 8))
+        async for _ in local_model.stream(request):
+            pass
+    prompt_tokens, reused = local_model.last_calls[0]
+    # only the new question (and the turn markers around it) was read again
+    assert reused >= prompt_tokens - 20

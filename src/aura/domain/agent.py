@@ -28,6 +28,7 @@ from aura.domain.events import (
     ApprovalRequested,
     FinishReason,
     ModelFinished,
+    ModelStatus,
     ReasoningDelta,
     RoundUsage,
     TextDelta,
@@ -452,6 +453,8 @@ class _Turn:
                             round_usage = event.usage if round_usage is None else round_usage + event.usage
                         elif isinstance(event, ModelFinished):
                             model_finish = event.finish_reason
+                        elif isinstance(event, ModelStatus):
+                            yield event
             except ProviderError as error:
                 # adapters redact secrets from provider errors, so the detail is safe for the operator's log
                 logger.warning("model %s failed (request %s): %s", agent.model_string, self.context.request_id, error)

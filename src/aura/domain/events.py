@@ -53,7 +53,18 @@ class ModelFinished:
     finish_reason: FinishReason
 
 
-ModelEvent = TextDelta | ReasoningDelta | ToolCallReady | UsageReported | ModelFinished
+@attrs.frozen
+class ModelStatus:
+    """The model is not generating yet, and why: `queued` (busy with another request) or `loading`.
+
+    Passed through the turn unchanged, so a client can be told instead of seeing nothing.
+    """
+
+    state: str
+    message: str
+
+
+ModelEvent = TextDelta | ReasoningDelta | ToolCallReady | UsageReported | ModelFinished | ModelStatus
 
 
 # --- events of a whole turn ---------------------------------------------------------------------
@@ -165,4 +176,5 @@ TurnEvent = (
     | ApprovalRequested
     | ApprovalDecided
     | TurnFinished
+    | ModelStatus
 )

@@ -226,7 +226,12 @@ def llamacpp_chat_model(llm: LlamaCppConfig) -> ChatModel:
     from aura.adapters.llm.llamacpp import LlamaCppChatModel
 
     return LlamaCppChatModel(
-        llm.model, llm.model_path, n_ctx=llm.n_ctx, n_threads=llm.n_threads, tool_calling=llm.tool_calling
+        llm.model,
+        llm.model_path,
+        n_ctx=llm.n_ctx,
+        n_threads=llm.n_threads,
+        tool_calling=llm.tool_calling,
+        max_tools_offered=llm.max_tools_offered,
     )
 
 

@@ -271,6 +271,9 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, IngestError, ValueError) as error:
         print(f"aura ingest: {error}", file=sys.stderr)
         return 2
+    except VectorStoreError as error:  # e.g. an embedded Qdrant folder held by a running `aura serve`
+        print(f"aura ingest: {error}", file=sys.stderr)
+        return 1
     where = describe_store_config(store_config)
     try:
         summary = asyncio.run(_ingest_and_close(store, files, args))

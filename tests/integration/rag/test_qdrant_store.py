@@ -107,7 +107,9 @@ async def test_collections_filled_elsewhere_are_readable(tmp_path: Path) -> None
     path = str(tmp_path / "qdrant")
     embedder = HashingEmbedder()
     client = AsyncQdrantClient(path=path)
-    await client.create_collection("ext", vectors_config=models.VectorParams(size=384, distance=models.Distance.COSINE))
+    await client.create_collection(
+        "ext", vectors_config=models.VectorParams(size=embedder.dimensions or 0, distance=models.Distance.COSINE)
+    )
     [vector] = await embedder.embed(["kubernetes pod restarts"], "document")
     await client.upsert("ext", [models.PointStruct(id=7, vector=vector, payload={"title": "Pods", "body": "restarts"})])
     await client.close()

