@@ -105,7 +105,17 @@ def assert_valid_for_provider(profile_name: str, schema: dict[str, Any], strict:
         for name, prop in (schema.get("properties") or {}).items():
             assert ollama_property_problems(prop, name) == []
     elif profile_name == "llamacpp":
+        # llama-cpp-python reads any `$ref` key as a reference, even a property of that name: such schemas are out
+        assume(not any(not isinstance(node.get("$ref", ""), str) for node in dict_nodes(schema)))
         json_schema_to_gbnf(json.dumps(schema))  # llama.cpp's grammar builder compiles it
+
+
+def dict_nodes(node: Any) -> list[Mapping[str, Any]]:
+    if isinstance(node, list):
+        return [found for item in node for found in dict_nodes(item)]
+    if not isinstance(node, Mapping):
+        return []
+    return [node, *(found for value in node.values() for found in dict_nodes(value))]
 
 
 def convert_or_reject(profile: Any, schema: Mapping[str, Any]) -> Any:
