@@ -104,3 +104,15 @@ async def test_agent_turn_with_a_tool_is_consistent_whatever_the_model_decides(l
     if requested:
         # every call ran and its result went back to the model in a further round (or the depth limit ended it)
         assert final.rounds >= 2 or final.error is not None
+
+
+async def test_the_request_output_cap_reaches_llama_cpp_when_smaller_than_the_agent_cap(  # type: ignore[no-untyped-def]
+    local_model,
+) -> None:
+    from aura.domain.tools import RequestContext
+
+    agent = Agent(AgentSettings(name="local", system_prompt="You are verbose.", max_tokens=64), local_model)
+    final = await agent.run("Count from one to fifty in words.", RequestContext(max_tokens=3))
+    assert final.error is None
+    assert final.usage is not None
+    assert 0 < final.usage.completion_tokens <= 3

@@ -249,7 +249,9 @@ class _Turn:
         settings = agent.settings
         registry = await agent.tool_registry()
         messages: list[Message] = [SystemMessage(settings.full_system_prompt), *history]
-        generation = GenerationSettings(settings.temperature, settings.max_tokens, settings.reasoning_effort)
+        generation = GenerationSettings(
+            settings.temperature, output_cap(settings.max_tokens, self.context.max_tokens), settings.reasoning_effort
+        )
         first_round = 0
         resumed = None if agent.approval_gate is None else await agent.approval_gate.resume(history, self.context)
         if resumed is not None:
@@ -571,6 +573,17 @@ class _Turn:
                 return await tool.toolset.call_tool(tool.original_name, arguments, context)
         except TimeoutError:
             return ToolResult.error(f"Timeout: tool '{call.name}' did not finish within {timeout:g} s")
+
+
+def output_cap(agent_max_tokens: int | None, request_max_tokens: int | None) -> int | None:
+    """The output cap sent to the provider: the smaller of the agent's and the request's, whichever are set.
+
+    A request's `0` becomes 1: no provider accepts a cap of zero tokens.
+    """
+    if request_max_tokens is None:
+        return agent_max_tokens
+    request_max_tokens = max(request_max_tokens, 1)
+    return request_max_tokens if agent_max_tokens is None else min(agent_max_tokens, request_max_tokens)
 
 
 def _bounded(result: ToolResult, limit: int) -> ToolResult:

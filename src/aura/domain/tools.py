@@ -87,6 +87,8 @@ class RequestContext:
 
     `headers` holds the incoming request headers with lower-cased names; toolsets forward only
     those their configuration maps (`headers_from_request`), and only for this request.
+    `max_tokens` is the client's own output cap (`max_tokens` / `max_completion_tokens`); the
+    agent sends the provider the smaller of it and its own `max_tokens`.
     """
 
     request_id: str = "req_local"
@@ -95,6 +97,7 @@ class RequestContext:
     parent_span: Span | None = None
     approver: str | None = None
     """Who is asking, as the server's configured approver header names them: recorded with chat decisions."""
+    max_tokens: int | None = None
 
 
 @attrs.frozen

@@ -127,6 +127,7 @@ class ChatCompletionsHandler:
             headers=headers,
             parent_span=span,
             approver=request.headers.get(approver_header) if approver_header else None,
+            max_tokens=chat_request.max_tokens,
         )
         prepared = _Prepared(agent, chat_request, context, new_completion_id(), int(time.time()))
         try:
