@@ -252,6 +252,7 @@ def build_mcp_toolset(server_id: str, server: McpServerConfig, *, sanitize_schem
         connect_timeout=server.connect_timeout_secs,
         required=server.required,
         description=server.description,
+        max_result_bytes=server.max_result_bytes,
     )
     return toolset
 

@@ -12,6 +12,21 @@ from aura.domain.errors import AuraError
 
 HTTP_TIMEOUT_SECONDS = 30.0
 STREAM_READ_TIMEOUT_SECONDS = 300.0
+# One message may be this many times a server's `max_result_bytes` on the wire: a server may send a text result
+# twice (as text and as structured content), and JSON escaping grows text. Larger messages are dropped unread.
+MESSAGE_BYTES_PER_RESULT_BYTE = 8
+# The JSON-RPC error code (implementation-defined range) of a request whose answer was too large to read.
+RESULT_TOO_LARGE = -32099
+
+
+def too_large_message(size: int | None, limit: int) -> str:
+    """What the model reads when a result was dropped on the wire for its size."""
+    got = f"{size:,}" if size is not None else f"more than {limit:,}"
+    return (
+        f"the result was too large to read ({got} bytes in one message, over this server's limit of {limit:,} "
+        f"bytes, which is {MESSAGE_BYTES_PER_RESULT_BYTE} x its max_result_bytes); ask the tool for less data, "
+        "e.g. a narrower query or one page"
+    )
 
 
 class McpAuthenticationFailed(AuraError):

@@ -30,6 +30,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp import ClientSession, MCPError, types
 
 import aura
+from aura.adapters.mcp._http import too_large_message
 from aura.domain.errors import AuraError
 
 T = TypeVar("T")
@@ -66,8 +67,19 @@ class McpTransport(Protocol):
         """Where the server is (command or URL), safe to log: no credentials."""
         ...
 
-    async def open(self, stack: AsyncExitStack, headers: Mapping[str, str], logger: logging.Logger) -> TransportStreams:
-        """Enter the SDK transport on `stack` (so the caller's task owns it) and return its streams."""
+    async def open(
+        self,
+        stack: AsyncExitStack,
+        headers: Mapping[str, str],
+        logger: logging.Logger,
+        *,
+        max_message_bytes: int | None = None,
+    ) -> TransportStreams:
+        """Enter the SDK transport on `stack` (so the caller's task owns it) and return its streams.
+
+        `max_message_bytes` bounds one incoming message where the transport can: a larger one fails
+        only the request it answers (`RESULT_TOO_LARGE`), never the connection.
+        """
         ...
 
 
@@ -81,6 +93,10 @@ class McpConnectionLost(AuraError):
 
 class McpConnectionClosed(AuraError):
     """The connection was closed by us (`aclose`)."""
+
+
+class McpResultTooLarge(AuraError):
+    """The answer to a request was larger than the transport accepts; the connection is fine."""
 
 
 @attrs.define(eq=False)
@@ -140,8 +156,10 @@ class McpConnection:
         connect_timeout: float,
         logger: logging.Logger,
         on_tools_changed: Callable[[], None] | None = None,
+        max_message_bytes: int | None = None,
     ) -> None:
         self._transport = transport
+        self._max_message_bytes = max_message_bytes
         self._headers = dict(headers)
         self._connect_timeout = connect_timeout
         self._logger = logger
@@ -312,7 +330,9 @@ class McpConnection:
         return leftover
 
     async def _open_session(self, stack: AsyncExitStack, generation: int) -> ClientSession:
-        read_stream, write_stream = await self._transport.open(stack, self._headers, self._logger)
+        read_stream, write_stream = await self._transport.open(
+            stack, self._headers, self._logger, max_message_bytes=self._max_message_bytes
+        )
         watched = _EndWatchingReadStream(read_stream, lambda: self._mark_lost(generation))
         session = await stack.enter_async_context(
             ClientSession(
@@ -340,7 +360,10 @@ class McpConnection:
                 try:
                     result = await job.operation(session)
                 except MCPError as error:
-                    if _session_unknown(error):
+                    if _over_size_limit(error):
+                        # Only this request's response stream was given up; the session is fine.
+                        job.fail(McpResultTooLarge(too_large_message(None, self._max_message_bytes or 0)))
+                    elif _session_unknown(error):
                         # The server restarted and forgot our session: it did not run the request.
                         self._mark_lost(generation)
                         self._resend_or_fail(job, f"the server no longer knows the session ({error.message})")
@@ -398,6 +421,11 @@ def _fail_queued(outbox: MemoryObjectReceiveStream[_Message], error: BaseExcepti
             close = message
         elif isinstance(message, _Job):
             message.fail(error)
+
+
+def _over_size_limit(error: MCPError) -> bool:
+    # The streamable HTTP client gives up a response stream whose event is over `max_sse_event_size`.
+    return error.code == types.CONNECTION_CLOSED and "byte limit" in error.message
 
 
 def _session_unknown(error: MCPError) -> bool:

@@ -36,11 +36,20 @@ class StreamableHttpTransport:
     def describe(self) -> str:
         return f"url {loggable_url(self.url)}"
 
-    async def open(self, stack: AsyncExitStack, headers: Mapping[str, str], logger: logging.Logger) -> TransportStreams:
+    async def open(
+        self,
+        stack: AsyncExitStack,
+        headers: Mapping[str, str],
+        logger: logging.Logger,
+        *,
+        max_message_bytes: int | None = None,
+    ) -> TransportStreams:
         # Headers are defaults of the HTTP client, so every POST, GET and DELETE of this
         # connection carries them — including the initialize handshake and cancellations.
         client = await stack.enter_async_context(mcp_http_client(headers))
+        # The SDK's own limit is 1 MiB an event; one over the limit fails only its request (with
+        # CONNECTION_CLOSED, "exceeded the ... byte limit"), which the connection reports as too large.
         read_stream, write_stream = await stack.enter_async_context(
-            streamable_http_client(self.url, http_client=client)
+            streamable_http_client(self.url, http_client=client, max_sse_event_size=max_message_bytes)
         )
         return read_stream, write_stream

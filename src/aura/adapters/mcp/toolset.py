@@ -18,11 +18,13 @@ import anyio
 import attrs
 from mcp import ClientSession, MCPError, types
 
+from aura.adapters.mcp._http import MESSAGE_BYTES_PER_RESULT_BYTE
 from aura.adapters.mcp.connection import (
     McpConnectError,
     McpConnection,
     McpConnectionClosed,
     McpConnectionLost,
+    McpResultTooLarge,
     McpTransport,
     describe_error,
 )
@@ -41,6 +43,7 @@ DISCOVERY_RETRY_FIRST_SECONDS = 2.0
 DISCOVERY_RETRY_MAX_SECONDS = 60.0
 POOL_MAX_IDLE_CONNECTIONS = 32
 POOL_IDLE_SECONDS = 300.0
+DEFAULT_MAX_RESULT_BYTES = 8 * 1024 * 1024
 
 
 class McpServerUnavailable(AuraError):
@@ -75,6 +78,7 @@ class McpToolset:
         connect_timeout: float = 10.0,
         required: bool = False,
         description: str | None = None,
+        max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError("McpToolset: name must be a non-empty string")
@@ -82,6 +86,10 @@ class McpToolset:
             raise ValueError(f"McpToolset({name!r}): call_timeout must be positive or None, got {call_timeout!r}")
         if not connect_timeout > 0:
             raise ValueError(f"McpToolset({name!r}): connect_timeout must be positive, got {connect_timeout!r}")
+        if isinstance(max_result_bytes, bool) or not isinstance(max_result_bytes, int) or max_result_bytes < 1:
+            raise ValueError(
+                f"McpToolset({name!r}): max_result_bytes must be a positive integer, got {max_result_bytes!r}"
+            )
         self._name = name
         self._configured_transport = transport
         self._transport: McpTransport = transport
@@ -90,6 +98,7 @@ class McpToolset:
         self.connect_timeout = connect_timeout
         self.required = required
         self.description = description
+        self.max_result_bytes = max_result_bytes
         self._logger = logging.getLogger(f"aura.mcp.{name}")
         self._static_headers = dict(transport.static_headers)
         self._base = self._new_connection(self._static_headers, watch_tool_changes=True)
@@ -265,13 +274,13 @@ class McpToolset:
             return ToolResult.error(f"Tool execution failed: {describe_error(error)}")
         except McpConnectError as error:
             return ToolResult.error(f"Tool execution failed: MCP server {self._name!r} is unavailable: {error}")
-        except (McpConnectionLost, McpConnectionClosed) as error:
+        except (McpConnectionLost, McpConnectionClosed, McpResultTooLarge) as error:
             return ToolResult.error(f"Tool execution failed: {error}")
         except Exception as error:
             return ToolResult.error(f"Tool execution failed: {describe_error(error)}")
         finally:
             connection.in_use -= 1
-        return convert_call_result(result)
+        return convert_call_result(result, self.max_result_bytes, self._name)
 
     async def _call(
         self, session: ClientSession, tool_name: str, arguments: dict[str, Any], context: ToolCallContext
@@ -318,6 +327,7 @@ class McpToolset:
             connect_timeout=self.connect_timeout,
             logger=self._logger,
             on_tools_changed=self._mark_tools_stale if watch_tool_changes else None,
+            max_message_bytes=self.max_result_bytes * MESSAGE_BYTES_PER_RESULT_BYTE,
         )
 
     def _evict_idle_connections(self) -> None:

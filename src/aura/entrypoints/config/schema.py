@@ -236,6 +236,8 @@ class _McpServerCommon:
     connect_timeout_secs: float = 10.0
     #: True: the server must be reachable at startup. False: a down server is reported and retried later.
     required: bool = False
+    #: A tool result longer than this (UTF-8 bytes) is cut, with a note to the model; same on every transport.
+    max_result_bytes: int = lenient_uint(8 * 1024 * 1024)
 
     @property
     def transport(self) -> str:
@@ -602,6 +604,8 @@ def _validate_mcp_server(path: KeyPath, server: McpServerConfig, problem: Any) -
         problem((*path, "timeout_secs"), "expected a number of seconds >= 0 (0 = no limit)")
     if server.connect_timeout_secs <= 0:
         problem((*path, "connect_timeout_secs"), "expected a positive number of seconds")
+    if server.max_result_bytes < 1024:
+        problem((*path, "max_result_bytes"), "expected at least 1024 bytes")
     if isinstance(server, StdioServerConfig):
         if server.cmd is not None and server.command is not None:
             problem(path, "give either `cmd` (an array) or `command` (a string), not both")
