@@ -18,7 +18,7 @@ def frames(*events: bytes) -> bytes:
 
 def test_events_are_read_across_pieces_and_line_endings() -> None:
     reader = BoundedSseReader(1024)
-    stream = b"event: endpoint\r\ndata: /messages?s=1\r\n\r\n: ping\n\ndata: {\"a\":\ndata: 1}\n\n"
+    stream = b'event: endpoint\r\ndata: /messages?s=1\r\n\r\n: ping\n\ndata: {"a":\ndata: 1}\n\n'
     events = [event for i in range(len(stream)) for event in reader.feed(stream[i : i + 1])]
     assert events == [SseEvent("endpoint", b"/messages?s=1"), SseEvent("message", b'{"a":\n1}')]
 
