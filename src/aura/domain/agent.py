@@ -609,6 +609,12 @@ def _provider_turn_error(error: ProviderError, model_string: str) -> TurnError:
             f"The upstream model provider ({model_string}) timed out. Please try again.",
             str(error),
         )
+    if error.kind is ProviderErrorKind.OVERLOADED:
+        message = (
+            f"This agent is already running as many model requests as it is configured for, so {model_string} "
+            "was not called. Please try again shortly."
+        )
+        return TurnError(TurnErrorKind.OVERLOADED, message, str(error))
     if error.kind is ProviderErrorKind.AUTHENTICATION:
         message = (
             f"The upstream model provider ({model_string}) rejected this server's credentials; "

@@ -118,6 +118,7 @@ class TurnErrorKind(enum.Enum):
     MAX_DEPTH = "max_depth"
     TIMEOUT = "timeout"
     INTERNAL = "internal"
+    OVERLOADED = "overloaded"
 
 
 @attrs.frozen

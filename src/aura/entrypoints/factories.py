@@ -146,6 +146,9 @@ def build_chat_model(llm: LlmConfig) -> ChatModel:
     timeout = llm.request_timeout_secs
     model: ChatModel
     if isinstance(llm, OpenAIConfig | GeminiConfig):
+        pool: dict[str, Any] = {}
+        if isinstance(llm, OpenAIConfig):
+            pool = {"max_connections": llm.max_connections, "pool_timeout": llm.pool_timeout_secs}
         model = _construct(
             what,
             ("llm",),
@@ -155,6 +158,7 @@ def build_chat_model(llm: LlmConfig) -> ChatModel:
             llm.base_url,
             request_timeout=timeout,
             retry=retry_policy(llm),
+            **pool,
         )
     elif isinstance(llm, AnthropicConfig):
         kwargs: dict[str, Any] = {"request_timeout": timeout, "retry": retry_policy(llm)}

@@ -52,6 +52,7 @@ _GATEWAY_STATUS = {
     TurnErrorKind.CONTEXT_OVERFLOW: 502,
     TurnErrorKind.INTERNAL: 502,
     TurnErrorKind.TIMEOUT: 504,
+    TurnErrorKind.OVERLOADED: 503,  # our own connection limit: the provider was not called
 }
 
 
@@ -287,7 +288,7 @@ def _stream_outcome(stream: SseStream) -> str:
     if stream.termination is None:
         return DISCONNECTED
     if stream.termination is Termination.COMPLETE and stream.turn_error:
-        return TURN_ERROR
+        return TurnErrorKind.OVERLOADED.value if stream.turn_error_kind is TurnErrorKind.OVERLOADED else TURN_ERROR
     return stream.termination.value
 
 

@@ -26,7 +26,7 @@ from aura.adapters.http.options import ServerOptions
 from aura.adapters.http.shutdown import ShutdownCoordinator
 from aura.adapters.http.sse import HEARTBEAT, ChunkEncoder
 from aura.domain.agent import Agent
-from aura.domain.events import TurnEvent, TurnFinished
+from aura.domain.events import TurnErrorKind, TurnEvent, TurnFinished
 from aura.domain.messages import Message
 from aura.domain.tools import RequestContext
 
@@ -113,6 +113,7 @@ class SseStream:
         self.termination: Termination | None = None
         self.disconnected = False
         self.turn_error = False
+        self.turn_error_kind: TurnErrorKind | None = None
         """The turn ended with a `TurnError` (provider failure, tool-round limit, context overflow)."""
 
     async def run(self, response: web.StreamResponse) -> None:
@@ -185,6 +186,7 @@ class SseStream:
                     self.observation.observe(event)
                 if isinstance(event, TurnFinished) and event.error is not None:
                     self.turn_error = True
+                    self.turn_error_kind = event.error.kind
                 for frame in self.encoder.encode(event):
                     await self.queue.put(frame)
 

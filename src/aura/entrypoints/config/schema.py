@@ -100,6 +100,10 @@ class OpenAIConfig(_LlmCommon):
     model: str
     api_key: Secret
     base_url: str | None = None
+    #: Model requests of this agent in flight at once, each on its own connection.
+    max_connections: int = lenient_uint(10_000)
+    #: How long a request beyond `max_connections` waits for one before it fails with 503 (the model not called).
+    pool_timeout_secs: float = 10.0
 
 
 @attrs.frozen(kw_only=True)
@@ -511,6 +515,10 @@ def validate_config(config: AgentConfig) -> list[ConfigProblem]:
         problem(("llm", "request_timeout_secs"), "expected a positive number of seconds")
     if llm.max_tokens == 0:
         problem(("llm", "max_tokens"), "expected at least 1 output token (leave the key out for the default)")
+    if isinstance(llm, OpenAIConfig) and llm.max_connections == 0:
+        problem(("llm", "max_connections"), "expected at least 1 connection")
+    if isinstance(llm, OpenAIConfig) and not llm.pool_timeout_secs > 0:
+        problem(("llm", "pool_timeout_secs"), "expected a positive number of seconds")
     base_url = getattr(llm, "base_url", None)
     if isinstance(base_url, str) and not _is_http_url(base_url):
         problem(("llm", "base_url"), "expected an http:// or https:// URL")
