@@ -234,6 +234,7 @@ def build_mcp_toolset(server_id: str, server: McpServerConfig, *, sanitize_schem
     module = _adapter_module(MCP_MODULE, "MCP support", path)
     what = f"MCP server '{server_id}'"
     transport: Any
+    pool: dict[str, Any] = {}
     if isinstance(server, StdioServerConfig):
         argv = server.argv
         env = {key: value.reveal() for key, value in server.env.items()}
@@ -243,6 +244,7 @@ def build_mcp_toolset(server_id: str, server: McpServerConfig, *, sanitize_schem
         # An empty value (say, an unset variable with `default: ''`) means "do not send this header".
         headers = {key: value.reveal() for key, value in server.headers.items() if value.reveal()}
         transport = _construct(what, path, transport_class, server.url, headers, dict(server.headers_from_request))
+        pool = {"pool_max_idle": server.pool_max_idle, "pool_idle_secs": server.pool_idle_secs}
     else:  # pragma: no cover - the union is exhaustive
         raise ConfigError(f"{what}: transport '{server.transport}' is not available in this build")
     toolset: Toolset = _construct(
@@ -257,6 +259,7 @@ def build_mcp_toolset(server_id: str, server: McpServerConfig, *, sanitize_schem
         required=server.required,
         description=server.description,
         max_result_bytes=server.max_result_bytes,
+        **pool,
     )
     return toolset
 

@@ -15,6 +15,7 @@ See docs/adr/0005-mcp-connection-actor.md.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import re
@@ -105,6 +106,8 @@ class _Job(Generic[T]):
     future: asyncio.Future[T]
     resend_budget: int
     idempotent: bool
+    # The caller's context: the request runs in it (its log fields, its trace), not in the connection's.
+    context: contextvars.Context = attrs.field(factory=contextvars.copy_context)
     scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     cancelled: bool = False
     requeued: bool = False
@@ -231,7 +234,11 @@ class McpConnection:
         if self._inbox is None or self._actor is None or self._actor.done():
             send, receive = anyio.create_memory_object_stream[_Message](math.inf)
             self._inbox = send
-            self._actor = asyncio.get_running_loop().create_task(self._serve(receive), name="aura-mcp-connection")
+            # An empty context: the connection outlives the request that opened it and must not keep (or log
+            # under) that request's context; each job runs in its own caller's context instead.
+            self._actor = asyncio.get_running_loop().create_task(
+                self._serve(receive), name="aura-mcp-connection", context=contextvars.Context()
+            )
             self._actor.add_done_callback(self._actor_finished)
         return self._inbox
 
@@ -289,7 +296,9 @@ class McpConnection:
                                     break
                             elif not message.settled:
                                 in_flight.add(message)
-                                task_group.start_soon(self._perform, session, message, generation, in_flight)
+                                message.context.run(
+                                    task_group.start_soon, self._perform, session, message, generation, in_flight
+                                )
                             message = await outbox.receive()
                         self._live = False
             except Exception as error:

@@ -280,6 +280,10 @@ class _HttpServerCommon(_McpServerCommon):
     headers: Mapping[str, Secret] = attrs.field(factory=dict)
     #: Outgoing header name -> incoming request header name, copied per request.
     headers_from_request: Mapping[str, str] = attrs.field(factory=dict)
+    #: Idle per-header-set connections kept (least recently used beyond this are closed).
+    pool_max_idle: int = lenient_uint(32)
+    #: A per-header-set connection idle this long is closed.
+    pool_idle_secs: float = 300.0
 
 
 @attrs.frozen(kw_only=True)
@@ -623,6 +627,8 @@ def _validate_mcp_server(path: KeyPath, server: McpServerConfig, problem: Any) -
             problem((*path, "cmd"), "expected a non-empty array whose first item is the program to run")
         elif server.command is not None and not server.command.strip():
             problem((*path, "command"), "expected the program to run (a non-empty string)")
+    elif not server.pool_idle_secs > 0:
+        problem((*path, "pool_idle_secs"), "expected a positive number of seconds")
     elif not server.url.strip():
         problem((*path, "url"), "expected the server URL (a non-empty string)")
     elif not _is_http_url(server.url):
