@@ -2,6 +2,7 @@
 
     python bench/load_streams.py                      # levels 1, 100 and 1000 concurrent streams
     python bench/load_streams.py --levels 1 100 --tokens 64 --token-interval-ms 10 --json results.json
+    python bench/load_streams.py --held-streams 5000 --tokens 10 --token-interval-ms 2000   # held-streams mode
 
 Three processes are started on 127.0.0.1:
 
@@ -15,6 +16,11 @@ For each level this process (the load client) keeps `level` streams open at once
 first content chunk received), the server's peak RSS and its growth per concurrent stream. Both
 targets see exactly the same upstream and client; the only difference is what sits in the middle.
 The client, upstream and server share the machine's cores, so figures are comparative, not absolute.
+
+Held-streams mode (`--held-streams N`): only `aura serve` (default timeouts, first-chunk timeout included) with
+N slow streams open at the same time on one agent — each upstream stream lasts `tokens x interval`, longer than
+it takes to open them all. It reports how many streams completed with every token, how many failed and why, how
+many were open at once, time to first token, the server's peak RSS and CPU time.
 """
 
 from __future__ import annotations
@@ -244,6 +250,92 @@ async def run_level(url: str, concurrency: int, requests: int, server_pid: int) 
     }
 
 
+async def one_held_stream(
+    session: aiohttp.ClientSession, url: str, body: bytes, tokens: int, open_now: list[int]
+) -> tuple[str, float]:
+    """('ok' or why it failed, time to first content chunk) of one held stream."""
+    started = time.perf_counter()
+    first = float("nan")
+    chunks = 0
+    try:
+        async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+            if response.status != 200:
+                return f"HTTP {response.status}", first
+            open_now[0] += 1
+            open_now[1] = max(open_now[1], open_now[0])
+            try:
+                async for line in response.content:
+                    if line.startswith(b"data: {") and b'"content":"t' in line:
+                        if chunks == 0:
+                            first = time.perf_counter() - started
+                        chunks += 1
+                    elif line.startswith(b"data: [DONE]"):
+                        return ("ok" if chunks == tokens else f"{chunks} of {tokens} tokens"), first
+                return "no [DONE]", first
+            finally:
+                open_now[0] -= 1
+    except Exception as error:
+        return type(error).__name__, first
+
+
+async def run_held(url: str, streams: int, tokens: int, server_pid: int) -> dict[str, Any]:
+    body = json.dumps({"model": "bench", "stream": True, "messages": [{"role": "user", "content": "go"}]}).encode()
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=900)) as session:
+        await one_stream(session, url, body)  # warm up
+        idle_rss = rss_bytes(server_pid)
+        open_now = [0, 0]  # streams open now, most open at once
+        with PeakRss(server_pid) as peak:
+            started, cpu_before = time.perf_counter(), cpu_seconds(server_pid)
+            tasks = []
+            for index in range(streams):  # open them over a few seconds rather than in one SYN flood
+                tasks.append(asyncio.create_task(one_held_stream(session, url, body, tokens, open_now)))
+                if index % 100 == 99:
+                    await asyncio.sleep(0.05)
+            outcomes = await asyncio.gather(*tasks)
+            elapsed, cpu_used = time.perf_counter() - started, cpu_seconds(server_pid) - cpu_before
+    reasons: dict[str, int] = {}
+    for outcome, _ in outcomes:
+        reasons[outcome] = reasons.get(outcome, 0) + 1
+    ttfts = sorted(ttft for outcome, ttft in outcomes if outcome == "ok")
+    return {
+        "streams": streams,
+        "completed": reasons.pop("ok", 0),
+        "failed": reasons,
+        "most_open_at_once": open_now[1],
+        "seconds": elapsed,
+        "server_cpu_seconds": cpu_used,
+        "ttft_p50_ms": 1000 * statistics.median(ttfts) if ttfts else float("nan"),
+        "ttft_p99_ms": 1000 * ttfts[min(len(ttfts) - 1, int(0.99 * len(ttfts)))] if ttfts else float("nan"),
+        "idle_rss_mib": idle_rss / 2**20,
+        "peak_rss_mib": peak.peak / 2**20,
+    }
+
+
+async def held_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    async with targets(args, held=True) as servers:
+        url, pid = servers["aura"]
+        print(f"aura: {args.held_streams} held streams ...", file=sys.stderr, flush=True)
+        return await run_held(url, args.held_streams, args.tokens, pid)
+
+
+def held_report(result: dict[str, Any], args: argparse.Namespace) -> str:
+    failed = ", ".join(f"{count} {why}" for why, count in result["failed"].items()) or "none"
+    return "\n".join(
+        [
+            f"{result['streams']} held streams on one agent, {args.tokens} tokens each, one every "
+            f"{args.token_interval_ms:g} ms; {os.cpu_count()} CPU(s)",
+            "",
+            "| streams | completed | most open at once | failed | wall s | server CPU s | TTFT p50 ms | TTFT p99 ms "
+            "| idle RSS MiB | peak RSS MiB |",
+            "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+            f"| {result['streams']} | {result['completed']} | {result['most_open_at_once']} | {failed} | "
+            f"{result['seconds']:.1f} | {result['server_cpu_seconds']:.1f} | {result['ttft_p50_ms']:.0f} | "
+            f"{result['ttft_p99_ms']:.0f} | {result['idle_rss_mib']:.0f} | {result['peak_rss_mib']:.0f} |",
+        ]
+    )
+
+
 AURA_CONFIG = """
 [llm]
 provider = "openai"
@@ -259,7 +351,7 @@ system_prompt = "You are a benchmark."
 
 
 @contextlib.asynccontextmanager
-async def targets(args: argparse.Namespace) -> AsyncIterator[dict[str, tuple[str, int]]]:
+async def targets(args: argparse.Namespace, *, held: bool = False) -> AsyncIterator[dict[str, tuple[str, int]]]:
     """Start the upstream, the proxy and aura serve; yields {name: (chat URL, server pid)}."""
     script = SCRIPT
     upstream_port, proxy_port, aura_port = free_port(), free_port(), free_port()
@@ -271,7 +363,6 @@ async def targets(args: argparse.Namespace) -> AsyncIterator[dict[str, tuple[str
         up = stack.enter_context(
             process([sys.executable, script, "upstream", str(upstream_port), str(args.tokens), interval])
         )
-        proxy = stack.enter_context(process([sys.executable, script, "proxy", str(proxy_port), upstream]))
         aura_env = {
             "CONFIG_PATH": str(config),
             "PORT": str(aura_port),
@@ -281,13 +372,18 @@ async def targets(args: argparse.Namespace) -> AsyncIterator[dict[str, tuple[str
         }
         if args.log_level != "default":  # "default": no LOG_LEVEL, the server's default (INFO lines per request)
             aura_env["LOG_LEVEL"] = args.log_level
+        if held:  # the server's own defaults: the first-chunk timeout must not fire on a held stream
+            del aura_env["FIRST_CHUNK_TIMEOUT_SECS"], aura_env["STREAMING_TIMEOUT_SECS"]
         aura = stack.enter_context(process([sys.executable, "-m", "aura.entrypoints.cli", "serve"], aura_env))
-        for port, child in ((upstream_port, up), (proxy_port, proxy), (aura_port, aura)):
+        children = [(upstream_port, up), (aura_port, aura)]
+        servers = {"aura": (f"http://127.0.0.1:{aura_port}{CHAT_PATH}", aura.pid)}
+        if not held:
+            proxy = stack.enter_context(process([sys.executable, script, "proxy", str(proxy_port), upstream]))
+            children.append((proxy_port, proxy))
+            servers["passthrough"] = (f"http://127.0.0.1:{proxy_port}{CHAT_PATH}", proxy.pid)
+        for port, child in children:
             await wait_for_port(port, child)
-        yield {
-            "passthrough": (f"http://127.0.0.1:{proxy_port}{CHAT_PATH}", proxy.pid),
-            "aura": (f"http://127.0.0.1:{aura_port}{CHAT_PATH}", aura.pid),
-        }
+        yield servers
 
 
 def requests_for(level: int, args: argparse.Namespace) -> int:
@@ -355,7 +451,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--log-level", default="WARNING", help="aura serve's LOG_LEVEL; 'default' leaves it unset (INFO per request)"
     )
+    parser.add_argument("--held-streams", type=int, default=0, help="held-streams mode: this many streams at once")
     args = parser.parse_args(argv)
+    if args.held_streams:
+        held = asyncio.run(held_benchmark(args))
+        print(held_report(held, args))
+        if args.json is not None:
+            args.json.write_text(json.dumps(held, indent=2))
+        return 0
     results = asyncio.run(benchmark(args))
     print(report(results, args))
     if args.json is not None:

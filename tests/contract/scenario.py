@@ -147,6 +147,9 @@ class SentRequest:
     messages: tuple[SentMessage, ...]
     tools: tuple[SentTool, ...]
     temperature: float | None
+    max_tokens: int | None = None
+    """The output cap as sent (OpenAI `max_tokens`/`max_completion_tokens`, Anthropic `max_tokens`, Bedrock
+    `maxTokens`, Gemini `maxOutputTokens`, Ollama `num_predict`)."""
 
 
 class RequestExtractor(Protocol):

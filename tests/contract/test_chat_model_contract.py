@@ -30,7 +30,7 @@ from aura.domain.events import (
     UsageReported,
 )
 from aura.domain.messages import AssistantMessage, SystemMessage, ToolCall, ToolResultMessage, UserMessage
-from aura.domain.tools import ToolSpec
+from aura.domain.tools import RequestContext, ToolSpec
 from aura.domain.usage import Usage
 from aura.ports.chat_model import ChatModel, ChatRequest, GenerationSettings
 from aura.testing import FunctionToolset
@@ -291,6 +291,23 @@ async def test_request_carries_system_prompt_messages_tools_and_temperature(
         expected.strict,
     )
     assert sent.temperature == pytest.approx(0.25)
+    assert sent.max_tokens == 321
+
+
+@pytest.mark.parametrize(
+    ("agent_cap", "request_cap", "sent_cap"),
+    [(400, 50, 50), (40, 500, 40), (None, 77, 77), (90, None, 90)],
+    ids=["request-smaller", "agent-smaller", "request-only", "agent-only"],
+)
+async def test_the_smaller_of_the_request_and_agent_output_caps_reaches_the_wire(
+    harness: ProviderHarness, model: ChatModel, agent_cap: int | None, request_cap: int | None, sent_cap: int
+) -> None:
+    harness.load(Scenario((Response(text_chunks=("ok",)),)))
+    agent = Agent(AgentSettings(name="contract", system_prompt="You are terse.", max_tokens=agent_cap), model)
+    async with asyncio.timeout(CALL_TIMEOUT):
+        final = await agent.run("Say hello.", RequestContext(max_tokens=request_cap))
+    assert final.error is None
+    assert sent_request(harness, 0).max_tokens == sent_cap
 
 
 async def test_agent_turn_runs_a_tool_and_answers(harness: ProviderHarness, model: ChatModel) -> None:

@@ -224,3 +224,15 @@ async def test_the_next_question_reuses_the_system_prompt_and_tool_list(local_mo
     prompt_tokens, reused = local_model.last_calls[0]
     # only the new question (and the turn markers around it) was read again
     assert reused >= prompt_tokens - 20
+
+
+async def test_the_request_output_cap_reaches_llama_cpp_when_smaller_than_the_agent_cap(  # type: ignore[no-untyped-def]
+    local_model,
+) -> None:
+    from aura.domain.tools import RequestContext
+
+    agent = Agent(AgentSettings(name="local", system_prompt="You are verbose.", max_tokens=64), local_model)
+    final = await agent.run("Count from one to fifty in words.", RequestContext(max_tokens=3))
+    assert final.error is None
+    assert final.usage is not None
+    assert 0 < final.usage.completion_tokens <= 3

@@ -405,7 +405,9 @@ class _Turn:
         client_names = {spec.name for spec in client_specs}
         specs = (*registry.specs, *client_specs)
         messages: list[Message] = [SystemMessage(settings.full_system_prompt), *history]
-        generation = GenerationSettings(settings.temperature, settings.max_tokens, settings.reasoning_effort)
+        generation = GenerationSettings(
+            settings.temperature, output_cap(settings.max_tokens, self.context.max_tokens), settings.reasoning_effort
+        )
         first_round = 0
         resumed = None if agent.approval_gate is None else await agent.approval_gate.resume(history, self.context)
         if resumed is not None:
@@ -798,6 +800,17 @@ def _lost_result(task: asyncio.Task[None]) -> ToolResult:
     return ToolResult.error(f"Tool execution failed: {reason}")
 
 
+def output_cap(agent_max_tokens: int | None, request_max_tokens: int | None) -> int | None:
+    """The output cap sent to the provider: the smaller of the agent's and the request's, whichever are set.
+
+    A request's `0` becomes 1: no provider accepts a cap of zero tokens.
+    """
+    if request_max_tokens is None:
+        return agent_max_tokens
+    request_max_tokens = max(request_max_tokens, 1)
+    return request_max_tokens if agent_max_tokens is None else min(agent_max_tokens, request_max_tokens)
+
+
 def _bounded(result: ToolResult, limit: int) -> ToolResult:
     if limit <= 0 or len(result.content) <= limit:
         return result
@@ -821,6 +834,12 @@ def _provider_turn_error(error: ProviderError, model_string: str) -> TurnError:
             f"The upstream model provider ({model_string}) timed out. Please try again.",
             str(error),
         )
+    if error.kind is ProviderErrorKind.OVERLOADED:
+        message = (
+            f"This agent is already running as many model requests as it is configured for, so {model_string} "
+            "was not called. Please try again shortly."
+        )
+        return TurnError(TurnErrorKind.OVERLOADED, message, str(error))
     if error.kind is ProviderErrorKind.AUTHENTICATION:
         message = (
             f"The upstream model provider ({model_string}) rejected this server's credentials; "

@@ -18,6 +18,8 @@ class ProviderErrorKind(enum.Enum):
     BAD_REQUEST = "bad_request"
     CONTEXT_OVERFLOW = "context_overflow"
     MALFORMED_RESPONSE = "malformed_response"
+    OVERLOADED = "overloaded"
+    """Our own limit toward the provider (its connection pool) was reached: the provider was not called."""
 
 
 class ProviderError(AuraError):

@@ -133,6 +133,7 @@ class TurnErrorKind(enum.Enum):
     MAX_DEPTH = "max_depth"
     TIMEOUT = "timeout"
     INTERNAL = "internal"
+    OVERLOADED = "overloaded"
 
 
 @attrs.frozen

@@ -106,6 +106,8 @@ class RequestContext:
     those their configuration maps (`headers_from_request`), and only for this request.
     `client_tools` are the tools the caller offers to run itself; the agent's `ClientToolPolicy`
     decides which of them its model sees.
+    `max_tokens` is the client's own output cap (`max_tokens` / `max_completion_tokens`); the
+    agent sends the provider the smaller of it and its own `max_tokens`.
     """
 
     request_id: str = "req_local"
@@ -115,6 +117,7 @@ class RequestContext:
     client_tools: tuple[ToolSpec, ...] = ()
     approver: str | None = None
     """Who is asking, as the server's configured approver header names them: recorded with chat decisions."""
+    max_tokens: int | None = None
 
 
 @attrs.frozen

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from aura.adapters.llm.retry import RetryPolicy
 from aura.domain.agent import AgentSettings, BackgroundTaskPolicy
@@ -168,6 +169,8 @@ def openai_chat_model(llm: OpenAIConfig) -> ChatModel:
         llm.base_url,
         request_timeout=llm.request_timeout_secs,
         retry=retry_policy(llm),
+        max_connections=llm.max_connections,
+        pool_timeout=llm.pool_timeout_secs,
     )
 
 
@@ -290,6 +293,9 @@ def build_mcp_toolset(server_id: str, server: McpServerConfig, *, sanitize_schem
             else:
                 assert isinstance(server, HttpStreamableServerConfig)
                 transport = StreamableHttpTransport(server.url, headers, forwarded)
+        pool: dict[str, Any] = {}
+        if not isinstance(server, StdioServerConfig):
+            pool = {"pool_max_idle": server.pool_max_idle, "pool_idle_secs": server.pool_idle_secs}
         return McpToolset(
             server_id,
             transport,
@@ -298,6 +304,8 @@ def build_mcp_toolset(server_id: str, server: McpServerConfig, *, sanitize_schem
             connect_timeout=server.connect_timeout_secs,
             required=server.required,
             description=server.description,
+            max_result_bytes=server.max_result_bytes,
+            **pool,
         )
 
 

@@ -201,7 +201,9 @@ class AnthropicHarness:
         tools = tuple(
             SentTool(tool["name"], tool["description"], tool["input_schema"]) for tool in body.get("tools", ())
         )
-        return SentRequest(body.get("system", ""), tuple(messages), tools, body.get("temperature"))
+        return SentRequest(
+            body.get("system", ""), tuple(messages), tools, body.get("temperature"), body.get("max_tokens")
+        )
 
 
 def _result_text(content: object) -> str:

@@ -223,7 +223,8 @@ class BedrockHarness:
             for spec in (tool["toolSpec"] for tool in body.get("toolConfig", {}).get("tools", ()))
         )
         temperature = body.get("inferenceConfig", {}).get("temperature")
-        return SentRequest(system, tuple(messages), tools, temperature)
+        max_tokens = body.get("inferenceConfig", {}).get("maxTokens")
+        return SentRequest(system, tuple(messages), tools, temperature, max_tokens)
 
 
 def make_harness() -> ProviderHarness:

@@ -168,7 +168,8 @@ class GeminiHarness:
             for declaration in tool.get("functionDeclarations", ())
         )
         temperature = body.get("generationConfig", {}).get("temperature")
-        return SentRequest(system, tuple(messages), tools, temperature)
+        max_tokens = body.get("generationConfig", {}).get("maxOutputTokens")
+        return SentRequest(system, tuple(messages), tools, temperature, max_tokens)
 
 
 def make_harness() -> ProviderHarness:

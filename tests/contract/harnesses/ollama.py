@@ -142,7 +142,8 @@ class OllamaHarness:
             for tool in body.get("tools", ())
         )
         temperature = body.get("options", {}).get("temperature")
-        return SentRequest("\n\n".join(system), tuple(messages), tools, temperature)
+        max_tokens = body.get("options", {}).get("num_predict")
+        return SentRequest("\n\n".join(system), tuple(messages), tools, temperature, max_tokens)
 
 
 def make_harness() -> ProviderHarness:

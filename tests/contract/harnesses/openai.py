@@ -162,7 +162,8 @@ class OpenAIHarness:
             )
             for tool in body.get("tools", ())
         )
-        return SentRequest("\n\n".join(system), tuple(messages), tools, body.get("temperature"))
+        max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+        return SentRequest("\n\n".join(system), tuple(messages), tools, body.get("temperature"), max_tokens)
 
 
 def _text(content: object) -> str:

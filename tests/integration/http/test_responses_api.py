@@ -194,3 +194,10 @@ async def test_a_provider_failure_ends_the_stream_with_response_failed() -> None
     assert events[-1].response.error is not None
     assert "upstream model provider" in events[-1].response.error.message
     assert plain.status == "failed"
+
+
+async def test_max_output_tokens_caps_the_model_call_below_the_agents_own_cap() -> None:
+    agent = make_agent([reply("Short.")], alias="ops", max_tokens=500)
+    async with running_server([agent], session_store=InMemorySessionStore()) as server:
+        await client(server.url).responses.create(model="ops", input="hi", max_output_tokens=20)
+    assert agent.model.requests[-1].settings.max_tokens == 20  # type: ignore[attr-defined]

@@ -50,6 +50,7 @@ ALL_FIXTURE_TOOLS = {
     "pid",
     "write_stderr",
     "grow",
+    "big_text",
 }
 
 

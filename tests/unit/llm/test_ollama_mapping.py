@@ -98,7 +98,7 @@ def model_for(base_url: str, **kwargs: Any) -> OllamaChatModel:
 
 def test_options_keep_config_order_and_the_agent_temperature_wins_last() -> None:
     options = {"num_ctx": 8192, "num_predict": 256, "temperature": 0.9, "top_k": 20, "think": True, "keep_alive": "5m"}
-    request = ChatRequest((UserMessage("hi"),), settings=GenerationSettings(temperature=0.3, max_tokens=100))
+    request = ChatRequest((UserMessage("hi"),), settings=GenerationSettings(temperature=0.3, max_tokens=1000))
     body = chat_body(MODEL, request, options)
     assert list(body["options"].items()) == [
         ("num_ctx", 8192),
@@ -111,10 +111,13 @@ def test_options_keep_config_order_and_the_agent_temperature_wins_last() -> None
     assert body["stream"] is True
 
 
-def test_max_tokens_fills_num_predict_only_when_the_config_has_none() -> None:
+def test_max_tokens_fills_num_predict_and_the_smaller_cap_wins() -> None:
     settings = GenerationSettings(max_tokens=64)
     assert chat_body(MODEL, ChatRequest((), settings=settings), {})["options"] == {"num_predict": 64}
     assert chat_body(MODEL, ChatRequest((), settings=settings), {"num_predict": 10})["options"] == {"num_predict": 10}
+    assert chat_body(MODEL, ChatRequest((), settings=settings), {"num_predict": 500})["options"] == {"num_predict": 64}
+    # a negative num_predict means "no limit" to Ollama: the cap applies
+    assert chat_body(MODEL, ChatRequest((), settings=settings), {"num_predict": -1})["options"] == {"num_predict": 64}
 
 
 def test_without_settings_or_options_no_options_object_is_sent() -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import anyio
 import pytest
 
 from aura.adapters.mcp import McpToolset, SseTransport, StdioTransport, StreamableHttpTransport
@@ -68,3 +72,37 @@ def test_the_toolset_implements_the_toolset_port() -> None:
     assert toolset.name == "files"
     assert toolset.transport == StdioTransport("server")
     assert not toolset.connected  # nothing is started before start()/list_tools()/call_tool()
+
+
+async def test_a_message_arriving_after_its_session_closed_is_not_logged_as_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The SDK's own handler, fed a valid message while the session's read stream is already closed (a call in
+    # flight at shutdown): it logs "Error parsing SSE message" with a traceback, which our filter turns into DEBUG.
+    from httpx2 import ServerSentEvent
+    from mcp.client.streamable_http import StreamableHTTPTransport
+    from mcp.shared._context_streams import create_context_streams
+
+    from aura.adapters.mcp.streamable_http import SDK_LOGGER, install_late_message_filter
+
+    install_late_message_filter()
+    install_late_message_filter()  # idempotent
+    transport = StreamableHTTPTransport("http://127.0.0.1:9/mcp")
+    late = ServerSentEvent(event="message", data='{"jsonrpc":"2.0","id":1,"result":{"content":[]}}')
+    broken = ServerSentEvent(event="message", data='{"jsonrpc":"2.0","id":2,"result":')
+    writer, reader = create_context_streams[Any](1)
+    await reader.aclose()
+    with caplog.at_level(logging.DEBUG), pytest.raises(anyio.BrokenResourceError):
+        # (the SDK then hands the error on through the same closed stream; its caller ignores that)
+        await transport._handle_sse_event(late, writer)
+    assert not [r for r in caplog.records if r.name == SDK_LOGGER and r.levelno >= logging.WARNING]
+    assert any("arrived after its call or session was closed" in r.getMessage() for r in caplog.records)
+    assert len(logging.getLogger(SDK_LOGGER).filters) == 1
+
+    caplog.clear()
+    writer, reader = create_context_streams[Any](1)
+    with caplog.at_level(logging.DEBUG):
+        await transport._handle_sse_event(broken, writer, original_request_id=2)
+    [error] = [r for r in caplog.records if r.name == SDK_LOGGER and r.levelno >= logging.ERROR]
+    assert error.getMessage() == "Error parsing SSE message"  # a real parse failure still shows
+    await reader.aclose()

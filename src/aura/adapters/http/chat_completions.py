@@ -69,6 +69,7 @@ _GATEWAY_STATUS = {
     TurnErrorKind.CONTEXT_OVERFLOW: 502,
     TurnErrorKind.INTERNAL: 502,
     TurnErrorKind.TIMEOUT: 504,
+    TurnErrorKind.OVERLOADED: 503,  # our own connection limit: the provider was not called
 }
 
 
@@ -177,6 +178,7 @@ class ChatCompletionsHandler:
             parent_span=span,
             client_tools=client_tools,
             approver=request.headers.get(approver_header) if approver_header else None,
+            max_tokens=chat_request.max_tokens,
         )
         prepared = _Prepared(agent, chat_request, context, new_completion_id(), int(time.time()))
         try:
@@ -382,7 +384,7 @@ def _stream_outcome(stream: SseStream) -> str:
     if stream.termination is None:
         return DISCONNECTED
     if stream.termination is Termination.COMPLETE and stream.turn_error:
-        return TURN_ERROR
+        return TurnErrorKind.OVERLOADED.value if stream.turn_error_kind is TurnErrorKind.OVERLOADED else TURN_ERROR
     return stream.termination.value
 
 

@@ -347,6 +347,8 @@ class ResponsesHandler:
             headers=headers,
             parent_span=span,
             client_tools=client_tools,
+            max_tokens=parsed.max_output_tokens,
+            approver=request.headers.get(self.options.approver_header) if self.options.approver_header else None,
         )
         response = _response_object(new_response_id(), agent, parsed)
         try:

@@ -30,7 +30,7 @@ from aura.adapters.http.options import ServerOptions
 from aura.adapters.http.shutdown import ShutdownCoordinator
 from aura.adapters.http.sse import HEARTBEAT, ChunkEncoder
 from aura.domain.agent import Agent
-from aura.domain.events import TurnEvent, TurnFinished
+from aura.domain.events import TurnErrorKind, TurnEvent, TurnFinished
 from aura.domain.messages import Message
 from aura.domain.tools import RequestContext
 
@@ -124,6 +124,7 @@ class TurnRunner:
         """Done once the turn produced its first event (for the first-chunk timeout)."""
         self.turn_error = False
         """The turn ended with a `TurnError` (provider failure, tool-round limit, context overflow)."""
+        self.turn_error_kind: TurnErrorKind | None = None
 
     async def run(self, sink: TurnSink) -> Termination:
         """Run the turn to its end (or the server's); never raises for the turn's own failures."""
@@ -152,6 +153,7 @@ class TurnRunner:
                     self.observation.observe(event)
                 if isinstance(event, TurnFinished) and event.error is not None:
                     self.turn_error = True
+                    self.turn_error_kind = event.error.kind
                 await sink(event)
 
     async def _supervise(self, turn: asyncio.Task[None]) -> Termination:
@@ -211,6 +213,11 @@ class SseStream:
     def turn_error(self) -> bool:
         """The turn ended with a `TurnError` (provider failure, tool-round limit, context overflow)."""
         return self.runner.turn_error
+
+    @property
+    def turn_error_kind(self) -> TurnErrorKind | None:
+        """The kind of that error (`overloaded` when no connection to the provider could be had)."""
+        return self.runner.turn_error_kind
 
     async def run(self, response: web.StreamResponse) -> None:
         """Write the whole stream to a prepared response; returns when it ended or the client left."""

@@ -9,7 +9,8 @@ Choices worth knowing (see docs/ollama-guide.md):
 - `options` is passed through as the request's `options` (the config merges `num_ctx`, `num_predict`,
   then `additional_params`); the agent's `temperature` is applied last when set. `think` and
   `keep_alive` are request fields in Ollama's API, not options, so they are lifted out of `options`.
-  `agent.max_tokens` becomes `num_predict` unless `options` already sets it.
+  The output cap (the smaller of `agent.max_tokens` and the request's `max_tokens`) becomes `num_predict`;
+  when `options` sets `num_predict` too, the smaller positive value is sent (a negative one means "no limit").
 - Ollama sends complete tool calls without ids: each gets a synthetic `call_<24 hex>` id.
 - `fallback_tool_parsing=True` recovers tool calls a model wrote as text with the domain's
   `StreamingToolCallDetector`: prose streams immediately, text that turns out to be a call to an
@@ -203,8 +204,11 @@ def chat_body(
     """
     merged = dict(options)
     lifted = {key: merged.pop(key) for key in REQUEST_FIELDS_IN_OPTIONS if key in merged}
-    if request.settings.max_tokens is not None and "num_predict" not in merged:
-        merged["num_predict"] = request.settings.max_tokens
+    cap = request.settings.max_tokens
+    if cap is not None:
+        configured = merged.get("num_predict")
+        if not isinstance(configured, int) or isinstance(configured, bool) or configured < 0 or cap < configured:
+            merged["num_predict"] = cap
     if request.settings.temperature is not None:
         merged["temperature"] = request.settings.temperature
     body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages], "stream": True}

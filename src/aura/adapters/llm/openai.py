@@ -76,8 +76,10 @@ PROVIDER = "openai"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHAT_COMPLETIONS_PATH = "/chat/completions"
 USER_AGENT = f"aura/{__version__}"
-# At most this many connections per adapter (the SDK's default); more concurrent streams wait for one.
-MAX_CONNECTIONS = 1000
+# At most this many requests of one adapter (one agent) in flight, each on its own connection; more wait for a
+# slot, at most POOL_TIMEOUT_SECONDS, and then fail as OVERLOADED without calling the provider.
+MAX_CONNECTIONS = 10_000
+POOL_TIMEOUT_SECONDS = 10.0
 # An error response's body is read up to this size for its message.
 MAX_ERROR_BODY_BYTES = 64 * 1024
 REASONING_MODEL_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -479,6 +481,7 @@ class OpenAIChatModel:
         retry: RetryPolicy = DEFAULT_RETRY,
         max_connections: int = MAX_CONNECTIONS,
         schema_profile: SchemaProfile = OPENAI,
+        pool_timeout: float = POOL_TIMEOUT_SECONDS,
     ) -> None:
         if not model.strip():
             raise ValueError("OpenAIChatModel: `model` must name a model, e.g. 'gpt-4o'")
@@ -490,6 +493,8 @@ class OpenAIChatModel:
             raise ValueError(f"OpenAIChatModel: `request_timeout` must be positive, got {request_timeout}")
         if max_connections < 1:
             raise ValueError(f"OpenAIChatModel: `max_connections` must be at least 1, got {max_connections}")
+        if not pool_timeout > 0:
+            raise ValueError(f"OpenAIChatModel: `pool_timeout` must be positive, got {pool_timeout}")
         root = (base_url or DEFAULT_BASE_URL).rstrip("/")
         url = URL(root + CHAT_COMPLETIONS_PATH)
         if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
@@ -512,10 +517,11 @@ class OpenAIChatModel:
         self._request_timeout = request_timeout
         self._timeout = aiohttp.ClientTimeout(total=None, connect=request_timeout, sock_connect=request_timeout)
         self._max_connections = max_connections
+        self._pool_timeout = pool_timeout
         self._proxy = ProxyRoute()
         self._headers = self._base_headers
         # one session per event loop: its pooled connections belong to the loop that opened them
-        self._sessions = PerEventLoop(self._new_session, aiohttp.ClientSession.close)
+        self._sessions = PerEventLoop(self._new_session, _LoopClient.close)
         self._warned_about_reasoning_effort = False
         self._tool_schemas = ToolSchemas(schema_profile)
 
@@ -539,62 +545,74 @@ class OpenAIChatModel:
     async def aclose(self) -> None:
         await self._sessions.aclose()
 
-    def _new_session(self) -> aiohttp.ClientSession:
+    def _new_session(self) -> _LoopClient:
         self._proxy = proxy = proxy_route_from_environment(self._url.scheme, self._url.host or "")
         # a plain-http request goes to the proxy as it is, so the proxy's credentials travel in its headers
         self._headers = self._base_headers
         if proxy.headers is not None and self._url.scheme == "http":
             self._headers = {**self._base_headers, **proxy.headers}
-        connector = aiohttp.TCPConnector(
-            limit=self._max_connections,
-            ssl=default_ssl_context() if self._url.scheme == "https" else True,
-        )
+        # No limit in the connector: the slots below bound the requests in flight (so the connections) and
+        # turn a long wait into an honest OVERLOADED error instead of a timeout blamed on the model.
+        connector = aiohttp.TCPConnector(limit=0, ssl=default_ssl_context() if self._url.scheme == "https" else True)
         # trust_env stays off: it re-reads the environment and ~/.netrc in a thread on every request
         # (more CPU under load than the request itself); the proxy is looked up once, above.
-        return aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return _LoopClient(session, asyncio.Semaphore(self._max_connections))
 
     async def _stream_once(self, body: bytes) -> AsyncGenerator[ModelEvent, None]:
-        session = await self._sessions.get()
-        proxy = self._proxy
-        async with (
-            asyncio.timeout(self._request_timeout) as waiting_for_headers,  # and for an error body
-            session.post(
-                self._url,
-                data=body,
-                headers=self._headers,
-                proxy=proxy.url,
-                proxy_headers=proxy.headers if self._url.scheme == "https" else None,
-            ) as response,
-        ):
-            if response.status >= 400:
-                raise _StatusError(await error_from_response(response, self._secrets), response.headers)
-            if response.content_type == "application/json":
-                raise await self._json_instead_of_stream(response)
-            waiting_for_headers.reschedule(None)  # from here on each silence is limited, not the whole stream
-            reader = ChatCompletionStreamReader()
-            decoder = SseDataDecoder()
-            secrets = self._secrets
-            silence = _SilenceLimit(response, self._request_timeout)
-            clock = silence.clock
-            try:
-                async for piece in response.content.iter_any():
-                    silence.last_read = clock()
-                    for data in decoder.feed(piece):
-                        if data.startswith(b"[DONE]"):
-                            await _drain(response)
-                            for event in reader.finish():
+        client = await self._sessions.get()
+        if not await client.take_slot(self._pool_timeout):
+            raise ProviderError(
+                ProviderErrorKind.OVERLOADED,
+                f"all {self._max_connections:,} connections of this agent's model client (max_connections) stayed "
+                f"in use for {self._pool_timeout:g} s (pool_timeout_secs); {self._where} was not called",
+                provider=PROVIDER,
+                retryable=False,
+            )
+        try:
+            session = client.session
+            proxy = self._proxy
+            async with (
+                asyncio.timeout(self._request_timeout) as waiting_for_headers,  # and for an error body
+                session.post(
+                    self._url,
+                    data=body,
+                    headers=self._headers,
+                    proxy=proxy.url,
+                    proxy_headers=proxy.headers if self._url.scheme == "https" else None,
+                ) as response,
+            ):
+                if response.status >= 400:
+                    raise _StatusError(await error_from_response(response, self._secrets), response.headers)
+                if response.content_type == "application/json":
+                    raise await self._json_instead_of_stream(response)
+                waiting_for_headers.reschedule(None)  # from here on each silence is limited, not the whole stream
+                reader = ChatCompletionStreamReader()
+                decoder = SseDataDecoder()
+                secrets = self._secrets
+                silence = _SilenceLimit(response, self._request_timeout)
+                clock = silence.clock
+                try:
+                    async for piece in response.content.iter_any():
+                        silence.last_read = clock()
+                        for data in decoder.feed(piece):
+                            if data.startswith(b"[DONE]"):
+                                await _drain(response)
+                                for event in reader.finish():
+                                    yield event
+                                return
+                            for event in reader.feed(decode_chunk(data, secrets)):
                                 yield event
-                            return
-                        for event in reader.feed(decode_chunk(data, secrets)):
-                            yield event
-            except (aiohttp.ClientError, OSError) as error:
-                if silence.expired:
-                    raise TimeoutError(f"the response body was silent for {self._request_timeout} s") from error
-                raise
-            finally:
-                silence.cancel()
-            for event in reader.finish():
-                yield event
+                except (aiohttp.ClientError, OSError) as error:
+                    if silence.expired:
+                        raise TimeoutError(f"the response body was silent for {self._request_timeout} s") from error
+                    raise
+                finally:
+                    silence.cancel()
+                for event in reader.finish():
+                    yield event
+        finally:
+            client.slots.release()
 
     async def _json_instead_of_stream(self, response: aiohttp.ClientResponse) -> ProviderError:
         """A 200 with a JSON body: an error object some gateways send that way, or a server that cannot stream."""
@@ -623,6 +641,29 @@ class OpenAIChatModel:
                 self._model,
                 ", ".join(REASONING_MODEL_PREFIXES),
             )
+
+
+@attrs.define
+class _LoopClient:
+    """The HTTP session of one event loop and the slots that bound its requests in flight."""
+
+    session: aiohttp.ClientSession
+    slots: asyncio.Semaphore
+
+    async def take_slot(self, wait_secs: float) -> bool:
+        """Wait for a free slot, at most `wait_secs`; False when none came free."""
+        if not self.slots.locked():
+            await self.slots.acquire()  # free now: no timer needed
+            return True
+        try:
+            async with asyncio.timeout(wait_secs):
+                await self.slots.acquire()
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.session.close()
 
 
 class _SilenceLimit:

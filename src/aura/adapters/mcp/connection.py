@@ -15,6 +15,7 @@ See docs/adr/0005-mcp-connection-actor.md.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import re
@@ -30,6 +31,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp import ClientSession, MCPError, types
 
 import aura
+from aura.adapters.mcp._http import too_large_message
 from aura.domain.errors import AuraError
 
 T = TypeVar("T")
@@ -66,8 +68,19 @@ class McpTransport(Protocol):
         """Where the server is (command or URL), safe to log: no credentials."""
         ...
 
-    async def open(self, stack: AsyncExitStack, headers: Mapping[str, str], logger: logging.Logger) -> TransportStreams:
-        """Enter the SDK transport on `stack` (so the caller's task owns it) and return its streams."""
+    async def open(
+        self,
+        stack: AsyncExitStack,
+        headers: Mapping[str, str],
+        logger: logging.Logger,
+        *,
+        max_message_bytes: int | None = None,
+    ) -> TransportStreams:
+        """Enter the SDK transport on `stack` (so the caller's task owns it) and return its streams.
+
+        `max_message_bytes` bounds one incoming message where the transport can: a larger one fails
+        only the request it answers (`RESULT_TOO_LARGE`), never the connection.
+        """
         ...
 
 
@@ -83,12 +96,18 @@ class McpConnectionClosed(AuraError):
     """The connection was closed by us (`aclose`)."""
 
 
+class McpResultTooLarge(AuraError):
+    """The answer to a request was larger than the transport accepts; the connection is fine."""
+
+
 @attrs.define(eq=False)
 class _Job(Generic[T]):
     operation: Callable[[ClientSession], Awaitable[T]]
     future: asyncio.Future[T]
     resend_budget: int
     idempotent: bool
+    # The caller's context: the request runs in it (its log fields, its trace), not in the connection's.
+    context: contextvars.Context = attrs.field(factory=contextvars.copy_context)
     scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     cancelled: bool = False
     requeued: bool = False
@@ -140,8 +159,10 @@ class McpConnection:
         connect_timeout: float,
         logger: logging.Logger,
         on_tools_changed: Callable[[], None] | None = None,
+        max_message_bytes: int | None = None,
     ) -> None:
         self._transport = transport
+        self._max_message_bytes = max_message_bytes
         self._headers = dict(headers)
         self._connect_timeout = connect_timeout
         self._logger = logger
@@ -213,7 +234,11 @@ class McpConnection:
         if self._inbox is None or self._actor is None or self._actor.done():
             send, receive = anyio.create_memory_object_stream[_Message](math.inf)
             self._inbox = send
-            self._actor = asyncio.get_running_loop().create_task(self._serve(receive), name="aura-mcp-connection")
+            # An empty context: the connection outlives the request that opened it and must not keep (or log
+            # under) that request's context; each job runs in its own caller's context instead.
+            self._actor = asyncio.get_running_loop().create_task(
+                self._serve(receive), name="aura-mcp-connection", context=contextvars.Context()
+            )
             self._actor.add_done_callback(self._actor_finished)
         return self._inbox
 
@@ -271,7 +296,9 @@ class McpConnection:
                                     break
                             elif not message.settled:
                                 in_flight.add(message)
-                                task_group.start_soon(self._perform, session, message, generation, in_flight)
+                                message.context.run(
+                                    task_group.start_soon, self._perform, session, message, generation, in_flight
+                                )
                             message = await outbox.receive()
                         self._live = False
             except Exception as error:
@@ -312,7 +339,9 @@ class McpConnection:
         return leftover
 
     async def _open_session(self, stack: AsyncExitStack, generation: int) -> ClientSession:
-        read_stream, write_stream = await self._transport.open(stack, self._headers, self._logger)
+        read_stream, write_stream = await self._transport.open(
+            stack, self._headers, self._logger, max_message_bytes=self._max_message_bytes
+        )
         watched = _EndWatchingReadStream(read_stream, lambda: self._mark_lost(generation))
         session = await stack.enter_async_context(
             ClientSession(
@@ -340,7 +369,10 @@ class McpConnection:
                 try:
                     result = await job.operation(session)
                 except MCPError as error:
-                    if _session_unknown(error):
+                    if _over_size_limit(error):
+                        # Only this request's response stream was given up; the session is fine.
+                        job.fail(McpResultTooLarge(too_large_message(None, self._max_message_bytes or 0)))
+                    elif _session_unknown(error):
                         # The server restarted and forgot our session: it did not run the request.
                         self._mark_lost(generation)
                         self._resend_or_fail(job, f"the server no longer knows the session ({error.message})")
@@ -398,6 +430,11 @@ def _fail_queued(outbox: MemoryObjectReceiveStream[_Message], error: BaseExcepti
             close = message
         elif isinstance(message, _Job):
             message.fail(error)
+
+
+def _over_size_limit(error: MCPError) -> bool:
+    # The streamable HTTP client gives up a response stream whose event is over `max_sse_event_size`.
+    return error.code == types.CONNECTION_CLOSED and "byte limit" in error.message
 
 
 def _session_unknown(error: MCPError) -> bool:

@@ -82,9 +82,18 @@ class StdioTransport:
         """The command line, for logs (environment values are never shown: that is where secrets go)."""
         return f"command {shlex.join([resolve_command(self.command), *self.args])}"
 
-    async def open(self, stack: AsyncExitStack, headers: Mapping[str, str], logger: logging.Logger) -> TransportStreams:
+    async def open(
+        self,
+        stack: AsyncExitStack,
+        headers: Mapping[str, str],
+        logger: logging.Logger,
+        *,
+        max_message_bytes: int | None = None,
+    ) -> TransportStreams:
         """Spawn the child; its stderr is read by a task that lives as long as the connection."""
-        del headers  # stdio servers get no HTTP headers
+        # No HTTP headers for a child process; and the SDK reads its stdout lines whole, without a
+        # size limit, so a large result arrives and is cut to `max_result_bytes` like any other.
+        del headers, max_message_bytes
         read_fd, write_fd = os.pipe()
         stderr_writer = os.fdopen(write_fd, "w", encoding="utf-8", errors="replace")
         stderr_reader = os.fdopen(read_fd, "rb", buffering=0)

@@ -9,6 +9,7 @@ and discovery is retried by a later `list_tools()` with exponential backoff.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -18,11 +19,13 @@ import anyio
 import attrs
 from mcp import ClientSession, MCPError, types
 
+from aura.adapters.mcp._http import MESSAGE_BYTES_PER_RESULT_BYTE
 from aura.adapters.mcp.connection import (
     McpConnectError,
     McpConnection,
     McpConnectionClosed,
     McpConnectionLost,
+    McpResultTooLarge,
     McpTransport,
     describe_error,
 )
@@ -41,6 +44,8 @@ DISCOVERY_RETRY_FIRST_SECONDS = 2.0
 DISCOVERY_RETRY_MAX_SECONDS = 60.0
 POOL_MAX_IDLE_CONNECTIONS = 32
 POOL_IDLE_SECONDS = 300.0
+POOL_SWEEP_MAX_SECONDS = 30.0
+DEFAULT_MAX_RESULT_BYTES = 8 * 1024 * 1024
 
 
 class McpServerUnavailable(AuraError):
@@ -75,6 +80,9 @@ class McpToolset:
         connect_timeout: float = 10.0,
         required: bool = False,
         description: str | None = None,
+        max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+        pool_max_idle: int = POOL_MAX_IDLE_CONNECTIONS,
+        pool_idle_secs: float = POOL_IDLE_SECONDS,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError("McpToolset: name must be a non-empty string")
@@ -82,6 +90,10 @@ class McpToolset:
             raise ValueError(f"McpToolset({name!r}): call_timeout must be positive or None, got {call_timeout!r}")
         if not connect_timeout > 0:
             raise ValueError(f"McpToolset({name!r}): connect_timeout must be positive, got {connect_timeout!r}")
+        if isinstance(max_result_bytes, bool) or not isinstance(max_result_bytes, int) or max_result_bytes < 1:
+            raise ValueError(
+                f"McpToolset({name!r}): max_result_bytes must be a positive integer, got {max_result_bytes!r}"
+            )
         self._name = name
         self._configured_transport = transport
         self._transport: McpTransport = transport
@@ -90,11 +102,20 @@ class McpToolset:
         self.connect_timeout = connect_timeout
         self.required = required
         self.description = description
+        self.max_result_bytes = max_result_bytes
+        if pool_max_idle < 0 or not pool_idle_secs > 0:
+            raise ValueError(
+                f"McpToolset({name!r}): pool_max_idle must be >= 0 and pool_idle_secs positive, "
+                f"got {pool_max_idle!r} and {pool_idle_secs!r}"
+            )
+        self.pool_max_idle = pool_max_idle
+        self.pool_idle_secs = pool_idle_secs
         self._logger = logging.getLogger(f"aura.mcp.{name}")
         self._static_headers = dict(transport.static_headers)
         self._base = self._new_connection(self._static_headers, watch_tool_changes=True)
         self._pool: dict[tuple[tuple[str, str], ...], McpConnection] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
         self._tools: dict[str, _McpTool] | None = None
         self._tools_stale = False
         self._discovery_lock: asyncio.Lock | None = None
@@ -265,13 +286,13 @@ class McpToolset:
             return ToolResult.error(f"Tool execution failed: {describe_error(error)}")
         except McpConnectError as error:
             return ToolResult.error(f"Tool execution failed: MCP server {self._name!r} is unavailable: {error}")
-        except (McpConnectionLost, McpConnectionClosed) as error:
+        except (McpConnectionLost, McpConnectionClosed, McpResultTooLarge) as error:
             return ToolResult.error(f"Tool execution failed: {error}")
         except Exception as error:
             return ToolResult.error(f"Tool execution failed: {describe_error(error)}")
         finally:
             connection.in_use -= 1
-        return convert_call_result(result)
+        return convert_call_result(result, self.max_result_bytes, self._name)
 
     async def _call(
         self, session: ClientSession, tool_name: str, arguments: dict[str, Any], context: ToolCallContext
@@ -305,10 +326,17 @@ class McpToolset:
         key = header_set_key(headers)
         if key == header_set_key(self._static_headers):
             return self._base
-        self._evict_idle_connections()
-        connection = self._pool.get(key)
+        connection = self._pool.pop(key, None)
         if connection is None or connection.closed:
-            connection = self._pool[key] = self._new_connection(headers)
+            connection = self._new_connection(headers)
+        self._pool[key] = connection  # (re)inserted last: the pool's order is least recently used first
+        self._evict_idle_connections(keep=key)
+        if self._sweeper is None or self._sweeper.done():
+            # Idle connections are closed on time even when no request comes to evict them. Empty context:
+            # the sweeper must not keep the request that started it alive.
+            self._sweeper = asyncio.get_running_loop().create_task(
+                self._sweep_idle_connections(), name=f"aura-mcp-pool:{self._name}", context=contextvars.Context()
+            )
         return connection
 
     def _new_connection(self, headers: Mapping[str, str], *, watch_tool_changes: bool = False) -> McpConnection:
@@ -318,21 +346,27 @@ class McpToolset:
             connect_timeout=self.connect_timeout,
             logger=self._logger,
             on_tools_changed=self._mark_tools_stale if watch_tool_changes else None,
+            max_message_bytes=self.max_result_bytes * MESSAGE_BYTES_PER_RESULT_BYTE,
         )
 
-    def _evict_idle_connections(self) -> None:
+    def _evict_idle_connections(self, keep: tuple[tuple[str, str], ...] | None = None) -> None:
+        """Close pooled connections idle longer than `pool_idle_secs`, and the least recently used idle ones
+        beyond `pool_max_idle`."""
         now = time.monotonic()
-        idle = sorted(
-            ((connection.last_used, key) for key, connection in self._pool.items() if connection.in_use == 0),
-            key=lambda item: item[0],
-        )
-        surplus = len(idle) - POOL_MAX_IDLE_CONNECTIONS
-        for index, (last_used, key) in enumerate(idle):
-            if index < surplus or now - last_used > POOL_IDLE_SECONDS:
+        idle = [key for key, connection in self._pool.items() if connection.in_use == 0 and key != keep]
+        surplus = len(idle) - self.pool_max_idle
+        for index, key in enumerate(idle):
+            if index < surplus or now - self._pool[key].last_used > self.pool_idle_secs:
                 self._close_in_background(self._pool.pop(key))
 
+    async def _sweep_idle_connections(self) -> None:
+        interval = min(self.pool_idle_secs / 4, POOL_SWEEP_MAX_SECONDS)
+        while self._pool and not self._closed:
+            await asyncio.sleep(interval)
+            self._evict_idle_connections()
+
     def _close_in_background(self, connection: McpConnection) -> None:
-        task = asyncio.get_running_loop().create_task(connection.aclose())
+        task = asyncio.get_running_loop().create_task(connection.aclose(), context=contextvars.Context())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
@@ -341,6 +375,8 @@ class McpToolset:
         if self._closed:
             return
         self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         connections = [self._base, *self._pool.values()]
         self._pool.clear()
         await asyncio.gather(*(connection.aclose() for connection in connections), *self._closing)

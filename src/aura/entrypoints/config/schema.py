@@ -100,6 +100,10 @@ class OpenAIConfig(_LlmCommon):
     model: str
     api_key: Secret
     base_url: str | None = None
+    #: Model requests of this agent in flight at once, each on its own connection.
+    max_connections: int = lenient_uint(10_000)
+    #: How long a request beyond `max_connections` waits for one before it fails with 503 (the model not called).
+    pool_timeout_secs: float = 10.0
 
 
 @attrs.frozen(kw_only=True)
@@ -261,6 +265,8 @@ class _McpServerCommon:
     connect_timeout_secs: float = 10.0
     #: True: the server must be reachable at startup. False: a down server is reported and retried later.
     required: bool = False
+    #: A tool result longer than this (UTF-8 bytes) is cut, with a note to the model; same on every transport.
+    max_result_bytes: int = lenient_uint(8 * 1024 * 1024)
 
     @property
     def transport(self) -> str:
@@ -299,6 +305,10 @@ class _HttpServerCommon(_McpServerCommon):
     headers: Mapping[str, Secret] = attrs.field(factory=dict)
     #: Outgoing header name -> incoming request header name, copied per request.
     headers_from_request: Mapping[str, str] = attrs.field(factory=dict)
+    #: Idle per-header-set connections kept (least recently used beyond this are closed).
+    pool_max_idle: int = lenient_uint(32)
+    #: A per-header-set connection idle this long is closed.
+    pool_idle_secs: float = 300.0
 
 
 @attrs.frozen(kw_only=True)
@@ -548,6 +558,10 @@ def validate_config(config: AgentConfig) -> list[ConfigProblem]:
         problem(("llm", "request_timeout_secs"), "expected a positive number of seconds")
     if llm.max_tokens == 0:
         problem(("llm", "max_tokens"), "expected at least 1 output token (leave the key out for the default)")
+    if isinstance(llm, OpenAIConfig) and llm.max_connections == 0:
+        problem(("llm", "max_connections"), "expected at least 1 connection")
+    if isinstance(llm, OpenAIConfig) and not llm.pool_timeout_secs > 0:
+        problem(("llm", "pool_timeout_secs"), "expected a positive number of seconds")
     base_url = getattr(llm, "base_url", None)
     if isinstance(base_url, str) and not _is_http_url(base_url):
         problem(("llm", "base_url"), "expected an http:// or https:// URL")
@@ -641,6 +655,8 @@ def _validate_mcp_server(path: KeyPath, server: McpServerConfig, problem: Any) -
         problem((*path, "timeout_secs"), "expected a number of seconds >= 0 (0 = no limit)")
     if server.connect_timeout_secs <= 0:
         problem((*path, "connect_timeout_secs"), "expected a positive number of seconds")
+    if server.max_result_bytes < 1024:
+        problem((*path, "max_result_bytes"), "expected at least 1024 bytes")
     if isinstance(server, StdioServerConfig):
         if server.cmd is not None and server.command is not None:
             problem(path, "give either `cmd` (an array) or `command` (a string), not both")
@@ -650,6 +666,8 @@ def _validate_mcp_server(path: KeyPath, server: McpServerConfig, problem: Any) -
             problem((*path, "cmd"), "expected a non-empty array whose first item is the program to run")
         elif server.command is not None and not server.command.strip():
             problem((*path, "command"), "expected the program to run (a non-empty string)")
+    elif not server.pool_idle_secs > 0:
+        problem((*path, "pool_idle_secs"), "expected a positive number of seconds")
     elif not server.url.strip():
         problem((*path, "url"), "expected the server URL (a non-empty string)")
     elif not _is_http_url(server.url):
