@@ -34,7 +34,6 @@ from aura.entrypoints.config.schema import (
     StdioServerConfig,
     VectorStoreConfig,
 )
-from aura.entrypoints.container import check_available
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -207,6 +206,9 @@ def describe_agent(agent_file: AgentFile, *, is_default: bool = False) -> list[s
         lines.append("    (`aura check --tools` lists which tools will ask, and why)")
     else:
         lines.append(_row("approval", "off (every tool call runs without asking)"))
+    # imported here: the container pulls in dependency_injector, which `aura serve` keeps out of its imports
+    from aura.entrypoints.container import check_available
+
     for problem in check_available(config):
         lines.append(_row("not in this build", problem))
     return lines
