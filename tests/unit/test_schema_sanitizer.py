@@ -934,13 +934,15 @@ def output_property_names(schema: Any) -> set[str]:
 def draw_value(data: st.DataObject, schema: Any, defs: Mapping[str, Any], depth: int = 0) -> Any:
     """A value for a strict schema; past a depth it takes the shortest way out (null, [], {})."""
     deep = depth > 5
+    assume(depth < 60)  # a recursive schema whose every way out is another reference: no finite value to draw
     if "$ref" in schema:
         return draw_value(data, defs[schema["$ref"].rsplit("/", 1)[-1]], defs, depth + 1)
     if "anyOf" in schema:
         branches = schema["anyOf"]
         if deep:
             shallow = [b for b in branches if "$ref" not in b and b.get("type") in ("null", "string", "boolean")]
-            branches = shallow or branches
+            direct = [b for b in branches if "$ref" not in b]
+            branches = shallow or direct or branches
         return draw_value(data, data.draw(st.sampled_from(branches)), defs, depth + 1)
     if "const" in schema:
         return schema["const"]
