@@ -68,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "ToolResult": "aura.domain.tools",
     "ToolCallContext": "aura.domain.tools",
     "ProgressUpdate": "aura.domain.tools",
+    "ClientToolPolicy": "aura.domain.tools",
     "McpToolset": "aura.adapters.mcp",
     "StdioTransport": "aura.adapters.mcp",
     "StreamableHttpTransport": "aura.adapters.mcp",
@@ -102,6 +103,18 @@ _EXPORTS: dict[str, str] = {
     "QdrantVectorStore": "aura.adapters.vectors.qdrant",
     "OpenAIEmbedder": "aura.adapters.embeddings.openai",
     "InMemorySessionStore": "aura.adapters.sessions.in_memory",
+    "RedisSessionStore": "aura.adapters.sessions.redis",
+    # human approval of tool calls
+    "ApprovalPolicy": "aura.domain.approval_policy",
+    "ApprovalOverride": "aura.domain.approval_policy",
+    "ApprovalRule": "aura.domain.approval_policy",
+    "ToolAnnotations": "aura.domain.approval_policy",
+    "ApprovalGate": "aura.domain.approvals",
+    "ApprovalDecision": "aura.domain.approvals",
+    "Decision": "aura.domain.approvals",
+    "DecisionSource": "aura.domain.approvals",
+    "ApprovalRequested": "aura.domain.events",
+    "ApprovalDecided": "aura.domain.events",
     # from configuration: the one assembly point
     "AgentContainer": "aura.entrypoints.container",
     "build_agents": "aura.entrypoints.container",
@@ -139,13 +152,23 @@ __all__ = [
     "AgentContainer",
     "AgentSettings",
     "AnthropicChatModel",
+    "ApprovalDecided",
+    "ApprovalDecision",
+    "ApprovalGate",
+    "ApprovalOverride",
+    "ApprovalPolicy",
+    "ApprovalRequested",
+    "ApprovalRule",
     "AssistantMessage",
     "AuraError",
     "BedrockChatModel",
     "ChatModel",
     "ChatRequest",
+    "ClientToolPolicy",
     "Clock",
     "ConfigError",
+    "Decision",
+    "DecisionSource",
     "Document",
     "Embedder",
     "FinishReason",
@@ -168,6 +191,7 @@ __all__ = [
     "ProviderErrorKind",
     "QdrantVectorStore",
     "ReasoningDelta",
+    "RedisSessionStore",
     "RequestContext",
     "RetryPolicy",
     "RoundUsage",
@@ -185,6 +209,7 @@ __all__ = [
     "SystemClock",
     "SystemMessage",
     "TextDelta",
+    "ToolAnnotations",
     "ToolCall",
     "ToolCallContext",
     "ToolCallReady",
@@ -251,12 +276,17 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; kept equal to `_EXPORTS` b
         StreamableHttpTransport,
     )
     from aura.adapters.sessions.in_memory import InMemorySessionStore
+    from aura.adapters.sessions.redis import RedisSessionStore
     from aura.adapters.tools.python_functions import FunctionToolset
     from aura.adapters.vectors.in_memory import InMemoryVectorStore
     from aura.adapters.vectors.qdrant import QdrantVectorStore
     from aura.domain.agent import Agent, AgentSettings
+    from aura.domain.approval_policy import ApprovalOverride, ApprovalPolicy, ApprovalRule, ToolAnnotations
+    from aura.domain.approvals import ApprovalDecision, ApprovalGate, Decision, DecisionSource
     from aura.domain.errors import AgentClosedError, AuraError, ProviderError, ProviderErrorKind
     from aura.domain.events import (
+        ApprovalDecided,
+        ApprovalRequested,
         FinishReason,
         ModelEvent,
         ModelFinished,
@@ -282,7 +312,14 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; kept equal to `_EXPORTS` b
         ToolResultMessage,
         UserMessage,
     )
-    from aura.domain.tools import ProgressUpdate, RequestContext, ToolCallContext, ToolResult, ToolSpec
+    from aura.domain.tools import (
+        ClientToolPolicy,
+        ProgressUpdate,
+        RequestContext,
+        ToolCallContext,
+        ToolResult,
+        ToolSpec,
+    )
     from aura.domain.usage import Usage
     from aura.domain.vector_search import VectorSearchToolset, VectorStoreError
     from aura.entrypoints.config import AgentConfig, ConfigError, load_config
