@@ -3,6 +3,7 @@
     python bench/load_streams.py                      # levels 1, 100 and 1000 concurrent streams
     python bench/load_streams.py --levels 1 100 --tokens 64 --token-interval-ms 10 --json results.json
     python bench/load_streams.py --held-streams 5000 --tokens 10 --token-interval-ms 2000   # held-streams mode
+    python bench/load_streams.py --levels 100 1000 --responses   # also /v1/responses, against chat completions
 
 Three processes are started on 127.0.0.1:
 
@@ -16,6 +17,10 @@ For each level this process (the load client) keeps `level` streams open at once
 first content chunk received), the server's peak RSS and its growth per concurrent stream. Both
 targets see exactly the same upstream and client; the only difference is what sits in the middle.
 The client, upstream and server share the machine's cores, so figures are comparative, not absolute.
+
+With `--responses`, the same `aura serve` is also loaded through `/v1/responses` (target `aura-responses`: the
+Responses SSE events instead of chat-completion chunks) and the report compares its server CPU per request with
+chat completions'.
 
 Held-streams mode (`--held-streams N`): only `aura serve` (default timeouts, first-chunk timeout included) with
 N slow streams open at the same time on one agent — each upstream stream lasts `tokens x interval`, longer than
@@ -47,6 +52,7 @@ from aiohttp import web
 DEFAULT_LEVELS = (1, 100, 1000)
 SCRIPT = str(Path(__file__).resolve())
 CHAT_PATH = "/v1/chat/completions"
+RESPONSES_PATH = "/v1/responses"
 
 
 # --- the fake upstream ------------------------------------------------------------------------------
@@ -191,7 +197,10 @@ async def wait_for_port(port: int, child: subprocess.Popen[bytes], within: float
 
 
 async def one_stream(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[float, float]:
-    """(time to first content chunk, total time) of one streamed request."""
+    """(time to first content chunk, total time) of one streamed request (chat completions or Responses)."""
+    responses = url.endswith(RESPONSES_PATH)
+    first_marker = b'"response.output_text.delta"' if responses else b'"content"'
+    last_marker = b"event: response.completed" if responses else b"data: [DONE]"
     started = time.perf_counter()
     first: float | None = None
     async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
@@ -199,17 +208,23 @@ async def one_stream(session: aiohttp.ClientSession, url: str, body: bytes) -> t
             raise RuntimeError(f"status {response.status}: {(await response.text())[:200]}")
         done = False
         async for line in response.content:
-            if first is None and b'"content"' in line:
+            if first is None and first_marker in line:
                 first = time.perf_counter() - started
-            if line.startswith(b"data: [DONE]"):
+            if line.startswith(last_marker):
                 done = True
         if not done:
-            raise RuntimeError("stream ended without [DONE]")
+            raise RuntimeError(f"stream ended without {last_marker.decode()}")
     return (first if first is not None else float("nan")), time.perf_counter() - started
 
 
+def request_body(url: str) -> bytes:
+    if url.endswith(RESPONSES_PATH):  # `store: false`: the floor stores nothing either
+        return json.dumps({"model": "bench", "stream": True, "store": False, "input": "go"}).encode()
+    return json.dumps({"model": "bench", "stream": True, "messages": [{"role": "user", "content": "go"}]}).encode()
+
+
 async def run_level(url: str, concurrency: int, requests: int, server_pid: int) -> dict[str, Any]:
-    body = json.dumps({"model": "bench", "stream": True, "messages": [{"role": "user", "content": "go"}]}).encode()
+    body = request_body(url)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=600)
     ttfts: list[float] = []
@@ -377,6 +392,8 @@ async def targets(args: argparse.Namespace, *, held: bool = False) -> AsyncItera
         aura = stack.enter_context(process([sys.executable, "-m", "aura.entrypoints.cli", "serve"], aura_env))
         children = [(upstream_port, up), (aura_port, aura)]
         servers = {"aura": (f"http://127.0.0.1:{aura_port}{CHAT_PATH}", aura.pid)}
+        if getattr(args, "responses", False) and not held:
+            servers["aura-responses"] = (f"http://127.0.0.1:{aura_port}{RESPONSES_PATH}", aura.pid)
         if not held:
             proxy = stack.enter_context(process([sys.executable, script, "proxy", str(proxy_port), upstream]))
             children.append((proxy_port, proxy))
@@ -430,6 +447,15 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 f"{aura['server_cpu_ms_per_request'] / floor['server_cpu_ms_per_request']:.2f} | "
                 f"{aura['ttft_p50_ms'] / floor['ttft_p50_ms']:.2f} |"
             )
+    responses_rows = [
+        (level, by_key.get(("aura", level)), by_key.get(("aura-responses", level))) for level in args.levels
+    ]
+    if any(chat and resp for _, chat, resp in responses_rows):
+        lines += ["", "| streams | Responses / chat completions server CPU per request |", "|---:|---:|"]
+        for level, chat, resp in responses_rows:
+            if chat and resp:
+                ratio = resp["server_cpu_ms_per_request"] / chat["server_cpu_ms_per_request"]
+                lines.append(f"| {level} | {ratio:.2f} |")
     return "\n".join(lines)
 
 
@@ -452,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         "--log-level", default="WARNING", help="aura serve's LOG_LEVEL; 'default' leaves it unset (INFO per request)"
     )
     parser.add_argument("--held-streams", type=int, default=0, help="held-streams mode: this many streams at once")
+    parser.add_argument(
+        "--responses", action="store_true", help="also load /v1/responses and compare it with chat completions"
+    )
     args = parser.parse_args(argv)
     if args.held_streams:
         held = asyncio.run(held_benchmark(args))
