@@ -111,6 +111,12 @@ class HarnessTraits:
     """Why HTTP failures (statuses, retries, malformed bytes) do not apply: the model runs in this process."""
     usage_counted_locally: str | None = None
     """Why usage is the adapter's own count rather than the scenario's figures (the suite checks its shape)."""
+    one_tool_call_per_request: str | None = None
+    """Why the model is asked for at most one tool call per request (the two-calls test is skipped with it)."""
+    tool_schema_sent_with_call: str | None = None
+    """Why a tool's schema reaches the model only in a request that calls the tool (llama.cpp: as the grammar of
+    its arguments). `extract_request` gives the schema of the called tool, `{}` for the others; the suite checks
+    schemas on requests that call each tool."""
 
 
 @attrs.frozen

@@ -12,6 +12,7 @@ import json
 import pkgutil
 from collections.abc import Sequence
 
+import attrs
 import pytest
 
 import aura.adapters.llm
@@ -21,6 +22,7 @@ from aura.domain.events import (
     FinishReason,
     ModelEvent,
     ModelFinished,
+    ModelStatus,
     ReasoningDelta,
     TextDelta,
     ToolCallReady,
@@ -56,7 +58,12 @@ WEATHER_SCHEMA = {
     "additionalProperties": False,
 }
 WEATHER_TOOL = ToolSpec("get_weather", "Current weather for a city", WEATHER_SCHEMA)
+TIME_SCHEMA = {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}
+TIME_TOOL = ToolSpec("get_time", "Current time in a time zone", TIME_SCHEMA)
 HELLO = ChatRequest((SystemMessage("You are terse."), UserMessage("Say hello.")))
+# The tool-call tests offer the tools they script calls to: a model bound to the offered tools (llama.cpp's
+# grammar) cannot call any other.
+WITH_TOOLS = ChatRequest(HELLO.messages, (WEATHER_TOOL, TIME_TOOL))
 
 
 def traits_of(harness: ProviderHarness) -> HarnessTraits:
@@ -135,7 +142,7 @@ async def test_streamed_text_arrives_as_several_deltas(harness: ProviderHarness,
 async def test_single_tool_call(harness: ProviderHarness, model: ChatModel) -> None:
     call = StreamedToolCall("call_w1", "get_weather", ('{"city": "Paris"}',))
     harness.load(Scenario((Response(tool_calls=(call,)),)))
-    events = await collect(model)
+    events = await collect(model, WITH_TOOLS)
     [ready] = tool_calls(events)
     assert ready.name == "get_weather"
     assert json.loads(ready.arguments) == {"city": "Paris"}
@@ -146,12 +153,15 @@ async def test_single_tool_call(harness: ProviderHarness, model: ChatModel) -> N
 
 
 async def test_two_tool_calls_in_one_round_keep_their_order(harness: ProviderHarness, model: ChatModel) -> None:
+    one_call = traits_of(harness).one_tool_call_per_request
+    if one_call:
+        pytest.skip(f"{harness.name} asks for one tool call per request: {one_call}")
     calls = (
         StreamedToolCall("call_a", "get_weather", ('{"city": "Oslo"}',)),
         StreamedToolCall("call_b", "get_time", ('{"zone": "CET"}',)),
     )
     harness.load(Scenario((Response(tool_calls=calls),)))
-    ready = tool_calls(await collect(model))
+    ready = tool_calls(await collect(model, WITH_TOOLS))
     assert [(call.name, json.loads(call.arguments)) for call in ready] == [
         ("get_weather", {"city": "Oslo"}),
         ("get_time", {"zone": "CET"}),
@@ -164,7 +174,7 @@ async def test_two_tool_calls_in_one_round_keep_their_order(harness: ProviderHar
 async def test_tool_call_arguments_arriving_in_pieces_are_joined(harness: ProviderHarness, model: ChatModel) -> None:
     pieces = ('{"ci', 'ty": "Pa', 'ris", "da', 'ys": 3', "}")
     harness.load(Scenario((Response(tool_calls=(StreamedToolCall("call_p", "get_weather", pieces),)),)))
-    [ready] = tool_calls(await collect(model))
+    [ready] = tool_calls(await collect(model, WITH_TOOLS))
     assert json.loads(ready.arguments) == {"city": "Paris", "days": 3}
 
 
@@ -234,7 +244,8 @@ async def test_failure_after_the_first_byte_surfaces_on_the_stream_unretried(
     harness.load(Scenario((FailAfterFirstChunk(Response(text_chunks=("partial ", "rest"))), Response(("unused",)))))
     events, error = await collect_until_error(model)
     assert texts(events) == ["partial "]
-    assert isinstance(events[0], TextDelta)
+    # ModelStatus (queued, loading) only says the model has not started: the first output is the text.
+    assert isinstance(next(event for event in events if not isinstance(event, ModelStatus)), TextDelta)
     # An in-stream error event is a server error; a provider without one drops the connection.
     assert error.kind in (ProviderErrorKind.SERVER_ERROR, ProviderErrorKind.CONNECTION)
     assert len(harness.requests) == 1, "text already reached the caller, so the call must not be retried"
@@ -284,6 +295,8 @@ async def test_request_carries_system_prompt_messages_tools_and_temperature(
     profile = traits_of(harness).schema_profile
     assert profile is not None, f"harness {harness.name!r} must name its adapter's schema profile (traits)"
     expected = profile.to_provider(WEATHER_SCHEMA)
+    if traits_of(harness).tool_schema_sent_with_call:  # no call here: the schema is checked on calls
+        expected = attrs.evolve(expected, schema={})
     assert (tool.name, tool.description, dict(tool.parameters), tool.strict) == (
         "get_weather",
         WEATHER_TOOL.description,

@@ -123,18 +123,30 @@ async def test_request_carries_the_adapters_profile_of_each_tool_schema(
 ) -> None:
     profile = profile_of(harness)
     opted_out = ToolSpec("search_plain", "Search, never strict", SEARCH_SCHEMA, strict=False)
-    harness.load(Scenario((Response(text_chunks=("ok",)),)))
-    await ready_calls(model, ChatRequest(ASK, (SEARCH_TOOL, opted_out)))
+    request = ChatRequest(ASK, (SEARCH_TOOL, opted_out))
+    traits = getattr(harness, "traits", None)
+    if isinstance(traits, HarnessTraits) and traits.tool_schema_sent_with_call:
+        # The schema goes with a call to the tool: one request calling each, the schema of each from its request.
+        calls = [StreamedToolCall(f"call_{tool.name}", tool.name, ('{"query": "disk"}',)) for tool in request.tools]
+        harness.load(Scenario(tuple(Response(tool_calls=(call,)) for call in calls)))
+        for _ in calls:
+            await ready_calls(model, request)
+        requests = [sent_request(harness, index) for index in range(len(calls))]
+        tools = [requests[0].tools[0], requests[1].tools[1]]
+        assert [t.name for t in requests[0].tools] == [t.name for t in requests[1].tools] == ["search", "search_plain"]
+    else:
+        harness.load(Scenario((Response(text_chunks=("ok",)),)))
+        await ready_calls(model, request)
+        tools = list(sent_request(harness).tools)
 
-    sent = sent_request(harness)
     expected = profile.to_provider(SEARCH_SCHEMA)
     plain = profile.to_provider(SEARCH_SCHEMA, strict=False)
-    assert [(t.name, dict(t.parameters), t.strict) for t in sent.tools] == [
+    assert [(t.name, dict(t.parameters), t.strict) for t in tools] == [
         ("search", expected.schema, expected.strict),
         ("search_plain", plain.schema, False),
     ]
-    assert sent.tools[0].parameters != SEARCH_SCHEMA  # every provider needs something changed here
-    for tool in sent.tools:
+    assert tools[0].parameters != SEARCH_SCHEMA  # every provider needs something changed here
+    for tool in tools:
         assert tool.parameters["type"] == "object"
         assert set(SEARCH_SCHEMA["properties"]) <= set(tool.parameters["properties"])  # type: ignore[arg-type]
 
