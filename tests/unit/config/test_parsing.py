@@ -1,4 +1,4 @@
-"""Parsing valid configs: every section, defaults, tags and lenient numbers (SPEC-reference §1, §11.3)."""
+"""Parsing valid configs: every section, defaults, tags and lenient numbers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`{{ env.X }}` templating: the cases of SPEC-reference §11.3 and the safety of substituting parsed values."""
+"""`{{ env.X }}` templating: the documented cases and the safety of substituting parsed values."""
 
 from __future__ import annotations
 

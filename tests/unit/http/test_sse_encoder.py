@@ -67,7 +67,7 @@ def finished(content: str = "", usage: Usage | None = SOME_USAGE, error: TurnErr
     return TurnFinished(FinishReason.STOP, content, usage, usage, error=error)
 
 
-# --- truncation (SPEC-reference §3.6) ------------------------------------------------------------
+# --- truncation -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -158,7 +158,7 @@ async def test_llm_and_agent_spans_carry_model_provider_and_token_counts(
     root = attributes(only(spans, "agent.turn"))
     assert root["llm.model_name"] == "gpt-test"
     assert root["agent.name"] == "calc"
-    # The turn view: the first round's prompt plus every completion (SPEC-reference §4.6).
+    # The turn view: the first round's prompt plus every completion.
     assert (root["llm.token_count.prompt"], root["llm.token_count.completion"], root["llm.token_count.total"]) == (
         20,
         11,
