@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -74,20 +74,6 @@ async def settle(task: asyncio.Task[Any], what: str) -> None:
     done, _ = await asyncio.wait({task}, timeout=TURN_CLEANUP_SECS)
     if not done:
         logger.warning("%s did not finish within %g s after cancellation", what, TURN_CLEANUP_SECS)
-
-
-@contextlib.asynccontextmanager
-async def turn_events(
-    agent: Agent, history: Sequence[Message], context: RequestContext
-) -> AsyncIterator[AsyncIterator[TurnEvent]]:
-    """`agent.run_turn`, closed on exit so an abandoned turn releases its tools at once."""
-    events = agent.run_turn(history, context)
-    try:
-        yield events
-    finally:
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 TurnSink = Callable[[TurnEvent], Awaitable[None]]
@@ -144,7 +130,8 @@ class TurnRunner:
             await settle(turn, f"turn {request_id}")
 
     async def _consume(self, sink: TurnSink) -> None:
-        async with turn_events(self.agent, self.history, self.context) as events:
+        # closed on exit, so an abandoned turn releases its tools at once
+        async with contextlib.aclosing(self.agent.run_turn(self.history, self.context)) as events:
             first_event = self.first_event
             async for event in events:
                 if not first_event.done():
