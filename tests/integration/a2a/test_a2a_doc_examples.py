@@ -2,56 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
 from aura.adapters.http.options import ServerOptions
 from aura.testing import reply
+from tests.doc_examples import DOCS, curl_commands, marked_block, run_command
 from tests.integration.a2a.support import json_lines
 from tests.integration.http.support import make_agent, running_server
 
 pytestmark = pytest.mark.timeout(90)
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "a2a.md"
+DOC = DOCS / "a2a.md"
 ANSWER = "The root disk is 42% full."
-
-
-def block(marker: str, language: str) -> str:
-    return DOC.read_text().split(f"<!-- {marker} -->", 1)[1].split(f"```{language}\n", 1)[1].split("```", 1)[0]
-
-
-def curl_commands() -> list[str]:
-    commands: list[str] = []
-    for line in block("a2a-examples", "bash").splitlines():
-        if line.startswith("curl "):
-            commands.append(line)
-        elif commands and commands[-1].endswith("\\"):
-            commands[-1] += "\n" + line
-    return commands
-
-
-async def run(argv: list[str]) -> str:
-    process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, stderr.decode()
-    return stdout.decode()
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 async def test_the_curl_examples_work_as_written() -> None:
-    card_command, send, stream, send_v1 = curl_commands()
+    card_command, send, stream, send_v1 = curl_commands(marked_block(DOC, "a2a-examples", "bash"))
     agent = make_agent([], alias="my-agent", then=reply(ANSWER))
     async with running_server([agent], ServerOptions(a2a_enabled=True)) as server:
 
         async def curl(command: str) -> str:
-            return await run(["bash", "-c", command.replace("http://localhost:8080", server.url) + " --fail"])
+            return await run_command(["bash", "-c", command.replace("http://localhost:8080", server.url) + " --fail"])
 
         card = json.loads(await curl(card_command))
         sent = json.loads(await curl(send))
@@ -68,8 +44,8 @@ async def test_the_curl_examples_work_as_written() -> None:
 
 
 async def test_the_sdk_example_works_as_written() -> None:
-    code = block("a2a-sdk-example", "python")
+    code = marked_block(DOC, "a2a-sdk-example", "python")
     agent = make_agent([], alias="my-agent", then=reply(ANSWER))
     async with running_server([agent], ServerOptions(a2a_enabled=True)) as server:
-        output = await run([sys.executable, "-c", code.replace("http://localhost:8080", server.url)])
+        output = await run_command([sys.executable, "-c", code.replace("http://localhost:8080", server.url)])
     assert output.strip() == f"{ANSWER} - TASK_STATE_COMPLETED"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import shutil
@@ -10,40 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.doc_examples import DOCS, curl_commands, marked_block, run_command
 from tests.integration.approvals.serving import answer, approval_server, tool_call
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "approvals.md"
+DOC = DOCS / "approvals.md"
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
 
-def walkthrough_commands() -> list[str]:
-    block = DOC.read_text().split("<!-- approval-walkthrough -->", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
-    commands: list[str] = []
-    for line in block.splitlines():
-        if line.startswith("curl "):
-            commands.append(line)
-        elif commands and commands[-1].endswith("\\"):
-            commands[-1] += "\n" + line
-    return commands
-
-
 async def run(command: str, url: str, decision_id: str) -> str:
     command = command.replace("http://localhost:8080", url).replace("$DECISION_ID", decision_id)
-    process = await asyncio.create_subprocess_exec(
-        "bash",
-        "-c",
-        f"{command} --show-error --fail-with-body --max-time 30",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, stderr.decode() + stdout.decode()
-    return stdout.decode()
+    return await run_command(["bash", "-c", f"{command} --show-error --fail-with-body --max-time 30"])
 
 
 async def test_the_walkthrough_parks_approves_and_resumes(tmp_path: Path) -> None:
-    ask, show, approve, resume = walkthrough_commands()
+    ask, show, approve, resume = curl_commands(marked_block(DOC, "approval-walkthrough", "bash"))
     async with approval_server(tmp_path) as server:
         server.upstream.then(tool_call("restart_deployment", name="api"), answer("The api deployment was restarted."))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aura.testing import reply
+from tests.doc_examples import curl_commands
 from tests.integration.http.support import RunningServer, content_of, make_agent, parse_sse, running_server
 
 README = Path(__file__).resolve().parents[3] / "README.md"
@@ -20,12 +21,7 @@ def readme_curl_examples() -> dict[str, str]:
     """The curl commands of the README's "API examples" block, in order, continuation lines joined."""
     text = README.read_text()
     block = text.split("## API examples", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
-    commands: list[str] = []
-    for line in block.splitlines():
-        if line.startswith("curl "):
-            commands.append(line)
-        elif commands and commands[-1].endswith("\\"):
-            commands[-1] += "\n" + line
+    commands = curl_commands(block)
     assert len(commands) == len(EXAMPLE_NAMES), commands
     return dict(zip(EXAMPLE_NAMES, commands, strict=True))
 
