@@ -23,14 +23,13 @@ import attrs
 from aura.domain.approval_policy import ApprovalPolicy
 from aura.domain.messages import (
     AssistantMessage,
-    ContentPart,
-    ImagePart,
     Message,
-    SystemMessage,
-    TextPart,
     ToolCall,
-    ToolResultMessage,
     UserMessage,
+    message_from_json,
+    message_to_json,
+    tool_call_from_json,
+    tool_call_to_json,
 )
 from aura.domain.tools import RequestContext
 from aura.ports.clock import Clock
@@ -96,7 +95,7 @@ class PendingApproval:
     def to_json(self) -> dict[str, Any]:
         return {
             "decision_id": self.decision_id,
-            "call": _call_to_json(self.call),
+            "call": tool_call_to_json(self.call),
             "server": self.server,
             "tool": self.tool,
             "why": self.why,
@@ -108,7 +107,7 @@ class PendingApproval:
     def from_json(cls, data: Mapping[str, Any]) -> PendingApproval:
         return cls(
             data["decision_id"],
-            _call_from_json(data["call"]),
+            tool_call_from_json(data["call"]),
             data["server"],
             data["tool"],
             data["why"],
@@ -434,64 +433,3 @@ def _last_user_text(history: Sequence[Message]) -> str:
         if isinstance(message, AssistantMessage):
             return ""
     return ""
-
-
-# --- JSON forms of messages, for the store ---------------------------------------------------------------------
-
-
-def _call_to_json(call: ToolCall) -> dict[str, Any]:
-    return {"id": call.id, "name": call.name, "arguments": call.arguments}
-
-
-def _call_from_json(data: Mapping[str, Any]) -> ToolCall:
-    return ToolCall(data["id"], data["name"], data["arguments"])
-
-
-def _part_to_json(part: ContentPart) -> dict[str, Any]:
-    if isinstance(part, TextPart):
-        return {"type": "text", "text": part.text}
-    return {"type": "image", "url": part.url, "media_type": part.media_type}
-
-
-def _part_from_json(data: Mapping[str, Any]) -> ContentPart:
-    if data["type"] == "text":
-        return TextPart(data["text"])
-    return ImagePart(data["url"], data.get("media_type"))
-
-
-def message_to_json(message: Message) -> dict[str, Any]:
-    if isinstance(message, SystemMessage):
-        return {"role": "system", "content": message.content}
-    if isinstance(message, UserMessage):
-        content: Any = (
-            message.content if isinstance(message.content, str) else [_part_to_json(p) for p in message.content]
-        )
-        return {"role": "user", "content": content}
-    if isinstance(message, AssistantMessage):
-        return {
-            "role": "assistant",
-            "content": message.content,
-            "tool_calls": [_call_to_json(c) for c in message.tool_calls],
-            "reasoning": message.reasoning,
-        }
-    return {
-        "role": "tool",
-        "tool_call_id": message.tool_call_id,
-        "tool_name": message.tool_name,
-        "content": message.content,
-        "is_error": message.is_error,
-    }
-
-
-def message_from_json(data: Mapping[str, Any]) -> Message:
-    role = data["role"]
-    if role == "system":
-        return SystemMessage(data["content"])
-    if role == "user":
-        content = data["content"]
-        return UserMessage(content if isinstance(content, str) else tuple(_part_from_json(p) for p in content))
-    if role == "assistant":
-        return AssistantMessage(
-            data["content"], tuple(_call_from_json(c) for c in data["tool_calls"]), reasoning=data["reasoning"]
-        )
-    return ToolResultMessage(data["tool_call_id"], data["tool_name"], data["content"], data["is_error"])

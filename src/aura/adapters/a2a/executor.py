@@ -35,7 +35,6 @@ from aura.adapters.http.request_scope import RequestScope
 from aura.adapters.http.shutdown import ShutdownCoordinator
 from aura.adapters.http.streaming import TURN_CLEANUP_SECS, Termination, TurnRunner, termination_note
 from aura.domain.agent import Agent
-from aura.domain.approvals import message_from_json, message_to_json
 from aura.domain.events import (
     ApprovalRequested,
     TextDelta,
@@ -45,7 +44,7 @@ from aura.domain.events import (
     TurnEvent,
     TurnFinished,
 )
-from aura.domain.messages import AssistantMessage, UserMessage
+from aura.domain.messages import AssistantMessage, UserMessage, message_from_json, message_to_json
 from aura.domain.messages import Message as DomainMessage
 from aura.domain.tools import RequestContext as TurnContext
 from aura.ports.session_store import SessionStore

@@ -41,7 +41,6 @@ from aura.adapters.http.responses_request import (
 from aura.adapters.http.shutdown import ShutdownCoordinator
 from aura.adapters.http.streaming import Termination, TurnRunner
 from aura.domain.agent import Agent
-from aura.domain.approvals import message_from_json, message_to_json
 from aura.domain.events import (
     FinishReason,
     ReasoningDelta,
@@ -51,7 +50,7 @@ from aura.domain.events import (
     TurnEvent,
     TurnFinished,
 )
-from aura.domain.messages import AssistantMessage, Message
+from aura.domain.messages import AssistantMessage, Message, message_from_json, message_to_json
 from aura.domain.tools import RequestContext
 from aura.domain.usage import Usage
 from aura.ports.session_store import SessionStore
