@@ -21,7 +21,7 @@ import aiohttp
 import attrs
 import pytest
 from aiohttp import web
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aura.adapters.llm._errors import (
@@ -444,6 +444,35 @@ def test_undecodable_event_data_is_malformed() -> None:
     assert not_json.value.kind is ProviderErrorKind.MALFORMED_RESPONSE
     assert not not_json.value.retryable
     assert "not valid JSON" in not_json.value.message
+
+
+def test_chunks_the_fast_decoder_refuses_are_decoded_as_the_standard_library_does() -> None:
+    # orjson stops at 64-bit integers, NaN and a lone UTF-16 surrogate escape; providers have sent all three
+    huge = 2**70
+    assert decode_chunk(f'{{"created": {huge}, "choices": []}}'.encode()) == {"created": huge, "choices": []}
+    nan = decode_chunk(b'{"choices": [], "score": NaN}')
+    assert isinstance(nan, dict)
+    assert nan["score"] != nan["score"]
+    assert decode_chunk(b'{"choices": [{"delta": {"content": "\\ud800"}}]}') == {
+        "choices": [{"delta": {"content": "\ud800"}}]
+    }
+
+
+@settings(max_examples=200)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+        max_leaves=12,
+    )
+)
+def test_the_fast_decoder_reads_any_chunk_as_the_standard_library_does(value: Any) -> None:
+    chunk = {"choices": [{"index": 0, "delta": {"content": "x"}}], "extra": value}
+    try:
+        data = json.dumps(chunk, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # text with a lone surrogate is not UTF-8: sent escaped, as a provider would
+        data = json.dumps(chunk).encode()
+    assert decode_chunk(data) == json.loads(data)
 
 
 # --- the adapter against a real HTTP server -----------------------------------------------------

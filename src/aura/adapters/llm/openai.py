@@ -12,9 +12,10 @@ Parameter mapping:
 Reasoning text is read from `delta.reasoning_content` (DeepSeek, llama.cpp, older vLLM) or `delta.reasoning`
 (OpenRouter, newer vLLM); a delta carrying both is counted once.
 
-The request goes out with aiohttp, not the `openai` SDK, and the SSE stream is read here, one `json.loads` per
-event: under load the SDK's per-request work (its typed options, httpx2's request building and connection
-pool) and its pydantic model per chunk were most of the server's CPU time (docs/performance.md, ADR 0011).
+The request goes out with aiohttp, not the `openai` SDK, and the SSE stream is read here, one orjson decode
+per event: under load the SDK's per-request work (its typed options, httpx2's request building and connection
+pool) and its pydantic model per chunk were most of the server's CPU time (docs/performance.md, ADR 0011), and
+the standard library's `json.loads` was the largest cost left per token (ADR 0022).
 What the SDK did for us is kept: the `Authorization` header, the request timeout on connecting and on every
 read, proxies and certificates from the environment (`_http.py`), status errors classified from the
 provider's error body with Retry-After honoured, and `{"error": …}` objects sent inside the stream.
@@ -31,6 +32,7 @@ from typing import Any
 
 import aiohttp
 import attrs
+import orjson
 from yarl import URL
 
 from aura import __version__
@@ -392,16 +394,25 @@ class SseDataDecoder:
 def decode_chunk(data: bytes, secrets: Sequence[str] = ()) -> object:
     """One event's data as JSON; an `{"error": …}` object the server sends instead of a chunk is raised."""
     try:
-        chunk = json.loads(data)
-    except UnicodeDecodeError as error:
-        raise malformed(PROVIDER, f"stream data is not valid UTF-8 ({error.reason})") from error
-    except json.JSONDecodeError as error:
-        raise malformed(PROVIDER, describe_json_error(error, error.doc)) from error
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        chunk = _decode_strictly(data)
     if isinstance(chunk, dict):
         error_body = chunk.get("error")
         if error_body:
             raise stream_error(PROVIDER, error_body, secrets=secrets)
     return chunk
+
+
+def _decode_strictly(data: bytes) -> object:
+    """What orjson refused, through the standard library: it accepts what orjson does not (integers beyond 64
+    bits, NaN), and its errors say where the data went wrong."""
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError as error:
+        raise malformed(PROVIDER, f"stream data is not valid UTF-8 ({error.reason})") from error
+    except json.JSONDecodeError as error:
+        raise malformed(PROVIDER, describe_json_error(error, error.doc)) from error
 
 
 # --- errors -------------------------------------------------------------------------------------
