@@ -272,3 +272,17 @@ def test_absurdly_nested_json_is_a_400() -> None:
         parse_chat_request(body)
     assert caught.value.status == 400
     assert "nested too deeply" in caught.value.message
+
+
+def test_bodies_the_fast_decoder_refuses_are_read_as_the_standard_library_reads_them() -> None:
+    # a byte-order mark and an integer beyond 64 bits: valid for the standard library, refused by orjson
+    request = parse_chat_request(b'\xef\xbb\xbf{"messages": [{"role": "user", "content": "hi"}]}')
+    assert request.query == UserMessage("hi")
+    huge = parse_chat_request(
+        b'{"max_tokens": 1180591620717411303424, "messages": [{"role": "user", "content": "hi"}]}'
+    )
+    assert huge.max_tokens == 2**70  # capped by the agent's own limit later
+    with pytest.raises(ApiError) as broken:
+        parse_chat_request(b'{"messages": [{"role": "user", "content": "hi"},]}')
+    assert "Malformed JSON in request body" in broken.value.message
+    assert "line 1, column" in broken.value.message
