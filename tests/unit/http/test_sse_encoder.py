@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aura.adapters.http.options import ServerOptions, ToolResultMode
@@ -16,6 +16,8 @@ from aura.adapters.http.sse import (
     TRUNCATION_MARKER,
     ChunkEncoder,
     StreamIdentity,
+    data_frame,
+    json_bytes,
     truncate_utf8,
 )
 from aura.domain.events import (
@@ -470,3 +472,26 @@ def test_model_status_is_an_aura_event_or_a_comment_clients_skip() -> None:
     assert data["message"] == status.message
     [comment] = encoder(aura_custom_events=False).encode(status)
     assert comment == b": queued: the local model is answering another request; 1 waiting\n\n"
+
+
+@settings(max_examples=300)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+        max_leaves=16,
+    )
+)
+def test_frames_carry_the_json_the_standard_library_would_write(payload: Any) -> None:
+    # the fast encoder and its fallback (integers beyond 64 bits) give JSON that reads back as the payload
+    frame = data_frame({"payload": payload})
+    assert frame.startswith(b"data: ")
+    assert frame.endswith(b"\n\n")
+    assert json.loads(frame[6:-2]) == {"payload": payload}
+    assert "\n" not in frame[6:-2].decode()  # one line per data field, whatever the text holds
+
+
+def test_json_that_the_fast_encoder_refuses_is_written_by_the_standard_one() -> None:
+    assert json_bytes({"n": 2**70}) == b'{"n":1180591620717411303424}'
+    assert json_bytes({1: "a"}) == b'{"1":"a"}'
+    assert json_bytes({"text": "é \u2028 \x01"}) == '{"text":"é \u2028 \\u0001"}'.encode()
