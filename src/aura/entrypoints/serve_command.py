@@ -72,6 +72,20 @@ def configure_server_logging(options: ServerOptions, environ: Mapping[str, str])
         logging.getLogger("aura").setLevel(logging.WARNING)
         for name in SERVER_LOGGERS:
             logging.getLogger(name).setLevel(logging.INFO)
+    skip_unused_record_fields()
+
+
+def skip_unused_record_fields() -> None:
+    """Stop the standard library from looking up, for every log line, what Aura's formatters never print.
+
+    A record otherwise walks the stack for its source line and asks for the thread and process names: a
+    third of the cost of the per-request INFO line under load. The switches are the logging HOWTO's own
+    ("Optimization"); they are process-wide, so only the server, which owns its process, turns them off.
+    """
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def run(args: argparse.Namespace) -> int:

@@ -230,9 +230,15 @@ def set_log_context(
     trace_id: str | None = None,
 ) -> contextvars.Token[LogContext]:
     """Add ids to the current context (unspecified ones are kept); undo with `reset_log_context(token)`."""
-    given = {"request_id": request_id, "session_id": session_id, "agent_id": agent_id, "trace_id": trace_id}
-    updated = attrs.evolve(_LOG_CONTEXT.get(), **{k: v for k, v in given.items() if v is not None})
-    return _LOG_CONTEXT.set(updated)
+    current = _LOG_CONTEXT.get()
+    return _LOG_CONTEXT.set(
+        LogContext(
+            request_id if request_id is not None else current.request_id,
+            session_id if session_id is not None else current.session_id,
+            agent_id if agent_id is not None else current.agent_id,
+            trace_id if trace_id is not None else current.trace_id,
+        )
+    )
 
 
 def reset_log_context(token: contextvars.Token[LogContext]) -> None:
