@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterable, Sequence
@@ -873,6 +874,7 @@ def _record_input_messages(span: Span, messages: Sequence[Message]) -> None:
             span.set_attribute(f"{prefix}.name", message.tool_name)
 
 
+@functools.lru_cache(maxsize=64)  # the same few settings on every round of every turn
 def _invocation_parameters(generation: GenerationSettings) -> str:
     """OpenInference `llm.invocation_parameters`: the generation settings that are set, as JSON."""
     parameters = {

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Final
+from typing import Any, Final
 
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -200,25 +200,36 @@ class ServerMetrics:
         self._agent_label = BoundedLabel("agent", MAX_AGENT_LABELS)
         self._tool_label = BoundedLabel("tool", MAX_TOOL_LABELS)
         self._outcome_label = BoundedLabel("outcome", MAX_OUTCOME_LABELS)
+        # Each labelled child, looked up once: `labels()` validates and locks on every call, several times per
+        # request. Bounded like the label values themselves.
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        """`metric.labels(*values)`, with the label values in the metric's declared order."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     # --- requests and streams ---------------------------------------------------------------------
 
     def record_request(self, agent: str, status: int | str) -> None:
         """Count one chat completion request once its HTTP status is known (a stream counts its 200)."""
-        self.requests.labels(agent=self._agent_label(agent), status=status_label(status)).inc()
+        self._child(self.requests, self._agent_label(agent), status_label(status)).inc()
 
     def stream_started(self, agent: str) -> None:
-        self.active_streams.labels(agent=self._agent_label(agent)).inc()
+        self._child(self.active_streams, self._agent_label(agent)).inc()
 
     def stream_ended(self, agent: str, outcome: str, duration_secs: float) -> None:
         """`outcome`: the stream's termination (complete, stream_timeout, first_chunk_timeout, shutdown, ...)."""
         agent = self._agent_label(agent)
-        self.active_streams.labels(agent=agent).dec()
+        self._child(self.active_streams, agent).dec()
         outcome = self._outcome_label(outcome)
-        self.stream_duration.labels(agent=agent, outcome=outcome).observe(max(duration_secs, 0.0))
+        self._child(self.stream_duration, agent, outcome).observe(max(duration_secs, 0.0))
 
     def observe_time_to_first_token(self, agent: str, seconds: float) -> None:
-        self.time_to_first_token.labels(agent=self._agent_label(agent)).observe(max(seconds, 0.0))
+        self._child(self.time_to_first_token, self._agent_label(agent)).observe(max(seconds, 0.0))
 
     @contextmanager
     def track_stream(self, agent: str) -> Iterator[StreamObservation]:
@@ -244,16 +255,16 @@ class ServerMetrics:
         """Count one approval event; `outcome` is requested, approved, denied or expired."""
         if outcome not in APPROVAL_OUTCOMES:
             raise ValueError(f"record_approval: outcome must be one of {', '.join(APPROVAL_OUTCOMES)}, got {outcome!r}")
-        self.approvals.labels(agent=self._agent_label(agent), outcome=outcome).inc()
+        self._child(self.approvals, self._agent_label(agent), outcome).inc()
 
     def record_tool_call(self, tool: str, outcome: str, duration_secs: float | None = None) -> None:
         """Count one finished tool call; `outcome` is success, error or cancelled."""
         if outcome not in TOOL_OUTCOMES:
             raise ValueError(f"record_tool_call: outcome must be one of {', '.join(TOOL_OUTCOMES)}, got {outcome!r}")
         tool = self._tool_label(tool)
-        self.tool_calls.labels(tool=tool, outcome=outcome).inc()
+        self._child(self.tool_calls, tool, outcome).inc()
         if duration_secs is not None:
-            self.tool_call_duration.labels(tool=tool).observe(max(duration_secs, 0.0))
+            self._child(self.tool_call_duration, tool).observe(max(duration_secs, 0.0))
 
     def set_mcp_server_health(self, server: str, up: bool) -> None:
         """Report a server's state (probes added with `add_mcp_health_probe` override it at scrape time)."""
