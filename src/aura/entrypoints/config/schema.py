@@ -390,6 +390,8 @@ class _VectorStoreCommon:
     name: str
     #: Describes the store's content to the model (in the tool description and before results).
     context_prefix: str | None = None
+    #: True: the server is not ready (`GET /ready` answers 503) while the store cannot be reached.
+    required: bool = True
 
     @property
     def type(self) -> str:
