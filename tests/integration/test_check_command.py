@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +205,48 @@ def test_templated_secrets_inside_urls_and_arguments_are_masked(
         assert value not in out
     assert "/bin/tool --key ***" in out
     assert "proxy.example/v1" in out
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens once the socket is closed
+
+
+def store_config(tmp_path: Path, url: str, *, required: bool) -> Path:
+    config = tmp_path / "stores.toml"
+    config.write_text(
+        '[llm]\nprovider = "openai"\nmodel = "m"\napi_key = "x"\n[agent]\nname = "sre"\nsystem_prompt = "s"\n'
+        f'[[vector_stores]]\ntype = "qdrant"\nname = "runbooks"\ncollection_name = "runbooks"\nurl = "{url}"\n'
+        f"required = {str(required).lower()}\n"
+        'embedding_model = { provider = "local", model = "hashing" }\n'
+        f'[[vector_stores]]\ntype = "qdrant"\nname = "notes"\ncollection_name = "notes"\npath = "{tmp_path / "q"}"\n'
+        'embedding_model = { provider = "local", model = "hashing" }\n'
+    )
+    return config
+
+
+def test_check_with_tools_names_an_unreachable_required_vector_store_and_exits_1(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    result = aura_check(str(store_config(tmp_path, url, required=True)), "--tools")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    runbooks = next(line for line in lines if line.strip().startswith("runbooks") and "UNREACHABLE" in line)
+    assert "UNREACHABLE (required)" in runbooks
+    assert url in runbooks
+    assert "cannot reach Qdrant" in runbooks
+    assert any(line.split() == ["notes", "reachable", "(required)"] for line in lines), result.stdout
+
+
+def test_check_with_tools_reports_an_unreachable_optional_store_and_exits_0(tmp_path: Path) -> None:
+    result = aura_check(str(store_config(tmp_path, f"http://127.0.0.1:{closed_port()}", required=False)), "--tools")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(optional: /ready stays 200 while it is down)" in result.stdout
+    assert "UNREACHABLE (optional)" in result.stdout
+
+
+def test_check_without_tools_connects_no_store(tmp_path: Path) -> None:
+    result = aura_check(str(store_config(tmp_path, f"http://127.0.0.1:{closed_port()}", required=True)))
+    assert result.returncode == 0, result.stderr
+    assert "vector stores of agent" not in result.stdout

@@ -22,6 +22,7 @@ import pytest
 
 from aura.adapters.http import ServerOptions, create_app, start_app
 from aura.adapters.http.app import SERVER_STATE
+from aura.adapters.http.readiness import CHECK_TIMEOUT_SECS
 from aura.domain.agent import Agent, AgentSettings
 from aura.entrypoints.config import load_config
 from aura.testing import ScriptedChatModel, reply
@@ -265,7 +266,8 @@ def test_kubernetes_text_has_probes_and_shutdown_timing() -> None:
     text = KUBERNETES.read_text()
     for kind in ("ConfigMap", "Deployment", "Service", "PodDisruptionBudget"):
         assert re.search(rf"^kind: {kind}$", text, flags=re.MULTILINE), kind
-    assert len(re.findall(r"path: /health$", text, flags=re.MULTILINE)) == 3  # startup, readiness, liveness
+    assert len(re.findall(r"path: /health$", text, flags=re.MULTILINE)) == 2  # startup, liveness
+    assert len(re.findall(r"path: /ready$", text, flags=re.MULTILINE)) == 1  # readiness
     grace = int(re.search(r"terminationGracePeriodSeconds: (\d+)", text).group(1))  # type: ignore[union-attr]
     shutdown = int(re.search(r'SHUTDOWN_TIMEOUT_SECS\n\s+value: "(\d+)"', text).group(1))  # type: ignore[union-attr]
     assert grace >= shutdown + SHUTDOWN_OVERHEAD_SECS
@@ -297,9 +299,12 @@ def test_kubernetes_deployment_probes_ports_and_security() -> None:
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     assert ports == {"http": int(env["PORT"])}
     assert env["HOST"] == "0.0.0.0"
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe in ("startupProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
+    # readiness asks the vector stores; liveness must not, or a Qdrant outage would restart every pod
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
     assert container["readinessProbe"]["failureThreshold"] == 1, "leave the Service at the first 503"
+    assert container["readinessProbe"]["timeoutSeconds"] > CHECK_TIMEOUT_SECS, "the 503 arrives before the timeout"
 
     pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
     pre_stop_secs = int(pre_stop[1]) if pre_stop[0] == "sleep" else 0

@@ -247,12 +247,17 @@ class VectorSearchToolset:
     """One vector store offered to the model as the single tool `vector_search_<store name>`.
 
     Store and embedder failures come back as error results (`Vector store error: …`) so the model
-    can carry on; only cancellation propagates.
+    can carry on; only cancellation propagates. `required` (the default) says the agent cannot do
+    its job without the store: the server's readiness route reports "not ready" while it is
+    unreachable; an optional store that is down is only reported.
     """
 
-    def __init__(self, store_name: str, store: VectorStore, context_prefix: str | None = None) -> None:
+    def __init__(
+        self, store_name: str, store: VectorStore, context_prefix: str | None = None, *, required: bool = True
+    ) -> None:
         self._store_name = store_name
         self._store = store
+        self._required = required
         self._context_prefix = context_prefix or None
         self._tool_name = vector_search_tool_name(store_name)
         if self._tool_name != TOOL_NAME_PREFIX + store_name:
@@ -280,6 +285,10 @@ class VectorSearchToolset:
     @property
     def store(self) -> VectorStore:
         return self._store
+
+    @property
+    def required(self) -> bool:
+        return self._required
 
     async def list_tools(self) -> Sequence[ToolSpec]:
         return [self._spec]

@@ -3,6 +3,9 @@
 Nothing is connected and no model is called: this checks the files (syntax, types, unknown keys,
 environment variables, unique ids, `DEFAULT_AGENT`) and says which adapters this build lacks.
 Secrets are shown as `***`. Exit status: 0 when the config loads, 1 when it does not.
+
+With `--tools` it also connects: it lists each agent's tools and asks each vector store whether it can be
+reached (as `GET /ready` does), with the reason when not; exit 1 when a server or a required store fails.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from dotenv import dotenv_values
 
@@ -35,6 +38,9 @@ from aura.entrypoints.config.schema import (
     VectorStoreConfig,
 )
 
+if TYPE_CHECKING:
+    from aura.domain.agent import Agent
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -55,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tools",
         action="store_true",
-        help="also connect to the MCP servers and list every tool with whether a call waits for approval, and why",
+        help="also connect to the MCP servers and list every tool with whether a call waits for approval, and why; "
+        "and ask every vector store whether it can be reached (exit 1 when a required one cannot)",
     )
 
 
@@ -104,12 +111,49 @@ async def print_tools(loaded: LoadedConfig, out: TextIO | _Scrubbed) -> int:
                     )
                     verdict = ("ASKS" if requirement.needs_approval else "runs") + f": {requirement.reason}"
                 print(f"  {name:<32} {verdict}", file=out)
+        unreachable = await print_vector_stores(agents, out)
     except Exception as error:  # a server that does not start is reported, not raised
         print(f"Tool discovery failed: {error}", file=sys.stderr)
         return 1
     finally:
         await close_agents(agents)
-    return 0
+    return 1 if unreachable else 0
+
+
+STORE_CHECK_TIMEOUT_SECS = 10.0
+
+
+async def print_vector_stores(agents: Sequence[Agent], out: TextIO | _Scrubbed) -> int:
+    """Ask every vector store of every agent whether it can be reached; returns how many required ones cannot."""
+    from aura.domain.vector_search import VectorSearchToolset
+    from aura.ports.vector_store import SupportsCheck
+
+    unreachable = 0
+    for agent in agents:
+        stores = [toolset for toolset in agent.toolsets if isinstance(toolset, VectorSearchToolset)]
+        if not stores:
+            continue
+        print(file=out)
+        print(f"vector stores of agent {agent.id!r}:", file=out)
+        for toolset in stores:
+            kind = "required" if toolset.required else "optional"
+            if not isinstance(toolset.store, SupportsCheck):
+                print(f"  {toolset.name:<32} not checked", file=out)
+                continue
+            try:
+                async with asyncio.timeout(STORE_CHECK_TIMEOUT_SECS):
+                    await toolset.store.check()
+            except TimeoutError:
+                reason = f"no answer within {STORE_CHECK_TIMEOUT_SECS:g} s"
+            except Exception as error:
+                reason = " ".join((str(error) or type(error).__name__).split())
+            else:
+                print(f"  {toolset.name:<32} reachable ({kind})", file=out)
+                continue
+            if toolset.required:
+                unreachable += 1
+            print(f"  {toolset.name:<32} UNREACHABLE ({kind}): {reason}", file=out)
+    return unreachable
 
 
 def print_summary(loaded: LoadedConfig, default: AgentFile | None, out: TextIO, *, secrets: Sequence[str] = ()) -> None:
@@ -279,4 +323,6 @@ def _describe_store(store: VectorStoreConfig) -> str:
         detail = f"bedrock_kb {store.knowledge_base_id} in {store.region}"
     else:  # pragma: no cover - the union is exhaustive
         detail = store.type
+    if isinstance(store, InMemoryStoreConfig | QdrantStoreConfig) and not store.required:
+        detail += " (optional: /ready stays 200 while it is down)"
     return f"{store.name}: {detail}"

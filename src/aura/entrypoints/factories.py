@@ -253,7 +253,9 @@ def build_toolsets(config: AgentConfig, vector_stores: Mapping[str, VectorStore]
         for server_id, server in config.mcp.servers.items():
             toolsets.append(build_mcp_toolset(server_id, server, sanitize_schemas=config.mcp.sanitize_schemas))
     for store in config.vector_stores:
-        toolsets.append(VectorSearchToolset(store.name, stores[store.name], store.context_prefix))
+        # a knowledge base is not checked by readiness (see BedrockKnowledgeBaseStore), so it has no `required`
+        required = store.required if isinstance(store, InMemoryStoreConfig | QdrantStoreConfig) else True
+        toolsets.append(VectorSearchToolset(store.name, stores[store.name], store.context_prefix, required=required))
     if config.tools is not None and config.tools.filesystem:
         toolsets.append(build_filesystem_toolset(config.tools.filesystem_root))
     return toolsets

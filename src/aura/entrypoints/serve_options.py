@@ -179,7 +179,7 @@ OPTIONS = (
         "AURA_API_KEYS",
         parse_list,
         (),
-        "require 'Authorization: Bearer <key>' on every path but /health; repeat the flag or separate keys "
+        "require 'Authorization: Bearer <key>' on every path but /health and /ready; repeat the flag or separate keys "
         "with commas (prefer the env var: flags show in the process list)",
         repeatable=True,
         secret=True,

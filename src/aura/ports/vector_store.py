@@ -59,3 +59,18 @@ class VectorStore(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsCheck(Protocol):
+    """A dependency that can say whether it can serve requests now (the server's readiness route asks).
+
+    Optional for vector stores: a store without `check` is reported as not checked.
+    """
+
+    async def check(self) -> None:
+        """Return when reachable; raise an error whose message names what failed and where, on one line.
+
+        Cheap: it runs on readiness probes (bounded by a short timeout and cached by the caller).
+        """
+        ...

@@ -22,7 +22,7 @@ import aura.adapters.vectors
 from aura.adapters.vectors.in_memory import InMemoryVectorStore
 from aura.adapters.vectors.qdrant import QdrantVectorStore
 from aura.domain.vector_search import VectorStoreError
-from aura.ports.vector_store import Document, EmbeddingPurpose, VectorStore
+from aura.ports.vector_store import Document, EmbeddingPurpose, SupportsCheck, VectorStore
 
 READ_ONLY_ADAPTERS = {"bedrock_kb"}
 QDRANT_URL_VARIABLE = "AURA_TEST_QDRANT_URL"
@@ -113,6 +113,14 @@ DOCS = [
 
 async def test_the_store_satisfies_the_port(store: VectorStore) -> None:
     assert isinstance(store, VectorStore)
+
+
+async def test_a_reachable_store_passes_its_readiness_check_before_and_after_filling(store: VectorStore) -> None:
+    """Every writable store can be asked by `GET /ready`; an empty store (nothing ingested yet) is reachable."""
+    assert isinstance(store, SupportsCheck)
+    await store.check()
+    await store.upsert(DOCS)
+    await store.check()
 
 
 async def test_a_store_never_filled_finds_nothing_or_says_so(store: VectorStore) -> None:

@@ -79,6 +79,8 @@ async def test_responses_match_the_openapi_document(http: aiohttp.ClientSession,
 
     async with http.get(f"{server.url}/health") as response:
         check(doc, response_schema(doc, "/health", "get", 200), await response.json())
+    async with http.get(f"{server.url}/ready") as response:
+        check(doc, response_schema(doc, "/ready", "get", 200), await response.json())
     async with http.get(f"{server.url}/v1/models") as response:
         check(doc, response_schema(doc, "/v1/models", "get", 200), await response.json())
 
@@ -272,6 +274,7 @@ async def test_every_path_answers_503_json_once_shutdown_began(http: aiohttp.Cli
         running.app[SERVER_STATE].coordinator.begin()
         for method, path in (
             ("GET", "/health"),
+            ("GET", "/ready"),
             ("GET", "/v1/models"),
             ("POST", "/v1/chat/completions"),
             ("GET", "/nope"),

@@ -76,3 +76,20 @@ async def test_opening_an_index_with_another_embedding_size_is_refused(tmp_path:
         await other.search("x", 1)
     with pytest.raises(VectorStoreError, match=r"holds 3-dimensional vectors .* makes 2: re-ingest"):
         await other.upsert([Document("new", "y")])
+
+
+async def test_the_readiness_check_passes_for_a_readable_or_missing_file_and_names_an_unreadable_one(
+    tmp_path: Path,
+) -> None:
+    missing = InMemoryVectorStore(HashingEmbedder(), str(tmp_path / "not-yet.npz"))
+    await missing.check()  # nothing ingested yet: an empty index, searchable
+
+    path = tmp_path / "docs.npz"
+    writer = InMemoryVectorStore(HashingEmbedder(), str(path))
+    await writer.upsert(DOCS)
+    await InMemoryVectorStore(HashingEmbedder(), str(path)).check()
+
+    folder = tmp_path / "folder.npz"
+    folder.mkdir()  # unreadable as a file, even for root
+    with pytest.raises(VectorStoreError, match=f"cannot read the vector index {folder}: "):
+        await InMemoryVectorStore(HashingEmbedder(), str(folder)).check()

@@ -73,3 +73,17 @@ def test_ingest_into_a_folder_held_by_another_process_prints_one_line(tmp_path: 
     assert len(lines) == 1, result.stderr
     assert str(folder) in lines[0]
     assert "another process" in lines[0]
+
+
+async def test_credentials_in_the_url_never_reach_an_error_message() -> None:
+    url = f"http://reader:s3cret-pass@127.0.0.1:{closed_port()}"
+    store = QdrantVectorStore(HashingEmbedder(64), "docs", url=url, timeout=5)
+    try:
+        with pytest.raises(VectorStoreError) as caught:
+            await store.check()
+    finally:
+        await store.aclose()
+    message = str(caught.value)
+    assert "s3cret-pass" not in message
+    assert "reader" not in message
+    assert f"at http://***@127.0.0.1:{url.rsplit(':', 1)[1]}: cannot reach Qdrant" in message

@@ -8,11 +8,15 @@ from aura.adapters.http.agent_directory import UnknownDefaultAgent
 from aura.adapters.http.app import create_app
 from aura.adapters.http.observer import NoopObserver, ServerObserver
 from aura.adapters.http.options import ServerOptions, ToolResultMode
+from aura.adapters.http.readiness import DependencyCheck, ReadinessProbe, ReadinessReport
 from aura.adapters.http.request_scope import RequestScope, no_request_scope
 from aura.adapters.http.server import run_server, start_app
 
 __all__ = [
+    "DependencyCheck",
     "NoopObserver",
+    "ReadinessProbe",
+    "ReadinessReport",
     "RequestScope",
     "ServerObserver",
     "ServerOptions",

@@ -26,6 +26,13 @@ from aura.adapters.http.observer import (
 )
 from aura.adapters.http.openapi import openapi_document
 from aura.adapters.http.options import ServerOptions, ToolResultMode
+from aura.adapters.http.readiness import (
+    READY_PATH,
+    DependencyCheck,
+    ReadinessProbe,
+    readiness_handler,
+    vector_store_checks,
+)
 from aura.adapters.http.request_keys import AGENT_ID, RESPONSE_STATUS
 from aura.adapters.http.request_scope import RequestScope, no_request_scope
 from aura.adapters.http.responses import RESPONSE_PATH, RESPONSES_PATH, ResponsesHandler
@@ -63,6 +70,7 @@ def create_app(
     request_scope: RequestScope = no_request_scope,
     session_store: SessionStore | None = None,
     a2a_agents: Mapping[str, A2AAgentOptions] | None = None,
+    readiness_checks: Sequence[DependencyCheck] | None = None,
 ) -> web.Application:
     """Build the OpenAI-compatible application for already-built agents.
 
@@ -76,6 +84,8 @@ def create_app(
 
     `a2a_agents` (agent id → its A2A options) are served over A2A under `/a2a/{agent id}/`; None means every agent
     when `options.a2a_enabled`, none otherwise. `a2a-sdk` is imported only when at least one agent is served.
+
+    `GET /ready` runs `readiness_checks`; None means one per vector store of each agent (`vector_store_checks`).
 
     Serve it with `run_server`, or with an `AppRunner` created with `handler_cancellation=True` so a
     client that disconnects from a non-streaming request cancels its turn too (streams notice a
@@ -100,6 +110,9 @@ def create_app(
     app[SERVER_STATE] = state
     chat = ChatCompletionsHandler(directory, options, coordinator, tracer or NoopTracer(), guarded, request_scope)
     app.router.add_get("/health", health)
+    readiness = ReadinessProbe(vector_store_checks(agents) if readiness_checks is None else readiness_checks)
+    app.router.add_get(READY_PATH, readiness_handler(readiness))
+    app.on_cleanup.append(lambda _: readiness.aclose())
     app.router.add_get("/v1/models", list_models)
     # `.+`: an agent id may contain a slash (`team/sre`).
     app.router.add_get("/v1/models/{model:.+}", retrieve_model)

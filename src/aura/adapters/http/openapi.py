@@ -50,6 +50,18 @@ _SCHEMAS: dict[str, Any] = {
         ["error"],
     ),
     "Health": _closed({"status": {"const": "healthy"}}, ["status"]),
+    "Readiness": _closed(
+        {
+            "status": {"enum": ["ready", "not_ready"]},
+            "checks": {
+                "type": "object",
+                "description": "`<agent id>/vector_store/<store name>` -> its state. Where and why a check failed "
+                "is logged, never shown here.",
+                "additionalProperties": {"enum": ["ok", "unreachable", "unreachable (optional)", "not checked"]},
+            },
+        },
+        ["status", "checks"],
+    ),
     "Model": _closed(
         {
             "id": {"type": "string", "description": "The agent id: its alias if set, else its name."},
@@ -415,12 +427,31 @@ _UNAUTHORIZED = {
 _PATHS: dict[str, Any] = {
     "/health": {
         "get": {
-            "summary": "Liveness and readiness",
-            "description": "Never needs an API key.",
+            "summary": "Liveness",
+            "description": "Never needs an API key; asks no dependency.",
             "security": [],
             "responses": {
                 "200": {"description": "Serving.", "content": {"application/json": {"schema": _ref("Health")}}},
                 "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/ready": {
+        "get": {
+            "summary": "Readiness",
+            "description": "Never needs an API key. Asks every vector store an agent searches (each within 2 s; "
+            "the answer is reused for 5 s); 503 while a required one cannot be reached.",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "Every required dependency answers.",
+                    "content": {"application/json": {"schema": _ref("Readiness")}},
+                },
+                "503": {
+                    "description": "A required dependency cannot be reached (a `Readiness` body with "
+                    "`status: not_ready`), or the server is shutting down (an `Error` body).",
+                    "content": {"application/json": {"schema": {"oneOf": [_ref("Readiness"), _ref("Error")]}}},
+                },
             },
         }
     },

@@ -1,7 +1,7 @@
 """Optional API-key authentication and CORS (both off by default).
 
-- **API keys**: with keys configured, every request except `GET /health` (and CORS preflights)
-  must carry `Authorization: Bearer <key>`; otherwise 401 in the OpenAI error shape. Keys are
+- **API keys**: with keys configured, every request except the probes `GET /health` and `GET /ready`
+  (and CORS preflights) must carry `Authorization: Bearer <key>`; otherwise 401 in the OpenAI error shape. Keys are
   compared in constant time: both sides are hashed to fixed-length digests first (so the length of a
   key leaks nothing) and the presented key is compared with every configured key without stopping
   at a match. Keys never appear in logs, error messages or `repr(ServerOptions)`.
@@ -23,7 +23,7 @@ from aiohttp.typedefs import Middleware
 
 from aura.adapters.http.errors import INVALID_REQUEST, ApiError, Handler
 
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/ready"})
 AUTH_ERROR_CODE = "invalid_api_key"
 MISSING_KEY_MESSAGE = "Missing API key. Send it in the Authorization header as 'Authorization: Bearer <key>'."
 MALFORMED_HEADER_MESSAGE = "Malformed Authorization header. Send the API key as 'Authorization: Bearer <key>'."
@@ -96,7 +96,7 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 def api_key_auth(verifier: ApiKeyVerifier) -> Middleware:
-    """Answer 401 (OpenAI error shape) to any request without a valid key, except `/health` and preflights."""
+    """Answer 401 (OpenAI error shape) to any request without a valid key, except the probes and preflights."""
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:

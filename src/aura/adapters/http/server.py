@@ -128,7 +128,7 @@ async def run_server(
         return 1
     logger.info("Listening on http://%s:%d", options.host, port)
     if options.api_keys:
-        logger.info("API-key authentication is on (%d key(s)); /health stays open", len(options.api_keys))
+        logger.info("API-key authentication is on (%d key(s)); /health and /ready stay open", len(options.api_keys))
     if options.cors_allow_origins:
         logger.info("CORS allowed origins: %s", ", ".join(options.cors_allow_origins))
     if on_listening is not None:

@@ -190,8 +190,30 @@ class InMemoryVectorStore:
                     )
             self._loaded = True
 
+    async def check(self) -> None:
+        """Raise a `VectorStoreError` when the index file exists but cannot be read (for readiness checks).
+
+        Cheap: the index is not loaded here. A store without a file, or whose file does not exist yet
+        (nothing ingested), searches an empty index and passes; once loaded, the file is not needed.
+        """
+        if self._loaded or self._path is None:
+            return
+        try:
+            await asyncio.to_thread(_readable, self._path)
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise VectorStoreError(f"cannot read the vector index {self._path}: {reason}") from None
+
     async def aclose(self) -> None:
         await self._embedder.aclose()
+
+
+def _readable(path: Path) -> None:
+    try:
+        with path.open("rb") as file:
+            file.read(1)
+    except FileNotFoundError:
+        return  # nothing ingested yet: an empty index
 
 
 def _last_of_each_id(documents: Sequence[Document]) -> list[Document]:

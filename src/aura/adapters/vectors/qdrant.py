@@ -59,7 +59,7 @@ class QdrantVectorStore:
             parsed = urlparse(url)
             if not parsed.scheme or not parsed.hostname:
                 raise ValueError(f"QdrantVectorStore: 'url' must look like http://host:6334, got {url!r}")
-            self.location = url
+            self.location = _without_userinfo(url)  # every error message names it
             self._client = AsyncQdrantClient(
                 url=url,
                 api_key=self._api_key,
@@ -214,6 +214,14 @@ class _QdrantFailures:
         raise VectorStoreError(
             f"Qdrant {self._operation} failed on collection '{self._collection}'{where}: {message}"
         ) from None
+
+
+def _without_userinfo(url: str) -> str:
+    """The URL with `user:password@` (a credential) replaced by `***@`."""
+    parsed = urlparse(url)
+    if "@" not in parsed.netloc:
+        return url
+    return parsed._replace(netloc="***@" + parsed.netloc.rpartition("@")[2]).geturl()
 
 
 def _describe(error: Exception) -> str:

@@ -403,6 +403,8 @@ class InMemoryStoreConfig(_VectorStoreCommon):
     TAG: ClassVar[str] = "in_memory"
     path: str | None = None
     embedding_model: EmbeddingModelConfig = LocalEmbeddingConfig()
+    #: True: the server is not ready (`GET /ready` answers 503) while the index file cannot be read.
+    required: bool = True
 
 
 @attrs.frozen(kw_only=True)
@@ -415,6 +417,8 @@ class QdrantStoreConfig(_VectorStoreCommon):
     path: str | None = None
     api_key: Secret | None = None
     embedding_model: EmbeddingModelConfig = LocalEmbeddingConfig()
+    #: True: the server is not ready (`GET /ready` answers 503) while Qdrant cannot be reached.
+    required: bool = True
 
 
 @attrs.frozen(kw_only=True)
