@@ -165,6 +165,8 @@ async def test_server_tools_show_as_items_executed_by_the_server(mode: ToolResul
             "input[0].call_id",
         ),
         ({"model": "ops", "input": "hi", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+        ({"model": "ops", "input": "hi", "tools": 0}, "tools"),  # falsy is not "no tools" (found by schemathesis)
+        ({"model": "ops", "input": "hi", "tools": ""}, "tools"),
         ({"model": "ops", "input": "hi", "max_output_tokens": 0}, "max_output_tokens"),
         ({"model": "ops", "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
     ],

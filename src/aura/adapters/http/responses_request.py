@@ -105,8 +105,10 @@ def parse_responses_request(body: bytes) -> ResponsesRequest:
         not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()) or len(metadata) > 16
     ):
         raise invalid_request("'metadata' must be an object of at most 16 string values.", "metadata")
-    raw_tools = data.get("tools") or []
-    if not isinstance(raw_tools, list):
+    raw_tools = data.get("tools")
+    if raw_tools is None:
+        raw_tools = []
+    elif not isinstance(raw_tools, list):
         raise invalid_request("'tools' must be a list.", "tools")
     tools = _function_tools(raw_tools)
     tool_choice = data.get("tool_choice")
