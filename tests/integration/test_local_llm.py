@@ -171,7 +171,7 @@ async def test_a_cancelled_tool_choice_frees_the_model_for_the_next_request(loca
     finally:
         del local_model._complete
     # Cancelling waited for the worker: the model is free now, and it stopped within a token or two.
-    assert not local_model._generation_lock.locked()
+    assert not local_model._slot.busy
     assert local_model.tokens_after_stop - stopped_before <= 2
     follow_up = ChatRequest((UserMessage("Say OK."),), (), GenerationSettings(0.0, 4))
     first = None
@@ -191,7 +191,7 @@ async def test_a_cancelled_stream_stops_between_tokens(local_model) -> None:  # 
         if deltas == 3:
             break
     await stream.aclose()
-    assert not local_model._generation_lock.locked()
+    assert not local_model._slot.busy
     assert local_model.tokens_after_stop - stopped_before <= 2
 
 
