@@ -31,6 +31,9 @@ def leading(text: str) -> tuple[str, object] | None:
         ('  functions.disk_usage: {"path": "/var"}\nThe disk is 93% full.', ("disk_usage", {"path": "/var"})),
         ("functions.load_average:", ("load_average", {})),  # the answer ends after the head: no arguments
         ("functions.load_average:\n{}", ("load_average", {})),
+        # the taught format: a call even when the written arguments never close or do not parse
+        ('functions.memory_usage:\n{"path": "/sys/devices/memory/0x0000000, 10.0.0.0, ', ("memory_usage", {})),
+        ('functions.disk_usage:\n{"path": "/",}', ("disk_usage", {})),
         ('disk_usage:{"path": "/"}', ("disk_usage", {"path": "/"})),
         ('disk_usage: {"path": "/home"}', ("disk_usage", {"path": "/home"})),
         ('functions.disk_usage({"path": "/"})', ("disk_usage", {"path": "/"})),
@@ -59,7 +62,7 @@ def test_a_call_written_as_the_answer_is_read(text: str, expected: tuple[str, ob
         'reboot_host({"now": true})',
         '{"name": "reboot_host", "arguments": {}}',
         'functions.disk_usage:\n["/"]',  # arguments must be an object
-        'functions.disk_usage:\n{"path": "/"',  # unfinished
+        'disk_usage: {"path": "/"',  # unfinished, and not in the taught format
         'functions.disk_usage({"path": "/"} and more',
         "```python\nprint(1)\n```",
         "[1] First point.",
@@ -102,8 +105,19 @@ def test_prose_is_released_once_it_cannot_be_a_call() -> None:
 
 def test_an_answer_that_ends_undecided_is_text() -> None:
     detector = LeadingToolCallDetector(NAMES)
-    assert detector.feed("functions.disk_usage:\n{") == ""
-    assert detector.finish() == ("functions.disk_usage:\n{", None)
+    assert detector.feed('disk_usage({"path": "/"') == ""
+    assert detector.chosen is None
+    assert detector.finish() == ('disk_usage({"path": "/"', None)
+
+
+def test_the_tool_is_known_as_soon_as_the_taught_format_opens_its_arguments() -> None:
+    detector = LeadingToolCallDetector(NAMES)
+    assert detector.feed("functions.memory_usage:\n") == ""
+    assert detector.chosen is None  # it may still turn into prose
+    assert detector.feed('{"path": "/sys/0x000') == ""
+    assert detector.chosen == "memory_usage"  # the caller can stop the model here
+    assert detector.call is None  # the written arguments are not complete
+    assert detector.finish() == ("", ParsedToolCall("memory_usage", "{}"))
 
 
 def test_a_head_without_arguments_at_the_end_is_a_call() -> None:

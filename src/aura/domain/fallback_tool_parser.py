@@ -30,10 +30,11 @@ calls parsed from the whole answer, so the user never sees raw tool-call markup.
 An answer that *starts with* a call (``parse_leading_tool_call``, ``LeadingToolCallDetector``): a model steered to
 choose between a message and a call (llama.cpp's native mode) sometimes chooses the message and then writes a call in
 it. Besides the formats above when they open the answer, this reads the forms such a model writes in their place:
-``functions.NAME:`` followed by a JSON object (or nothing), ``NAME: {...}``, ``functions.NAME({...})`` / ``NAME()``,
-and any of these inside a fenced code block. NAME must be an available tool. Text after the call is ignored (the
-turn goes on with a tool round); an answer that opens with prose, or merely mentions a tool, is no call. The
-streaming detector holds back only the start of an answer, while it may still become such a call.
+``functions.NAME:`` followed by ``{`` or by nothing (the format the model was taught: a call even when the JSON never
+closes, with no arguments then), ``NAME: {...}``, ``functions.NAME({...})`` / ``NAME()`` (whole JSON objects), and
+any of these inside a fenced code block. NAME must be an available tool. Text after the call is ignored (the turn
+goes on with a tool round); an answer that opens with prose, or merely mentions a tool, is no call. The streaming
+detector holds back only the start of an answer, while it may still become such a call.
 """
 
 from __future__ import annotations
@@ -1054,17 +1055,22 @@ def _after_head(text: str, pos: int, name: str, *, final: bool, explicit: bool) 
     if opener not in ":(":
         return _NOT_A_CALL
     pos = _skip(text, pos + 1)
+    # `functions.NAME:` is the call format a native-mode model was taught: followed by the end of the answer or by
+    # `{`, it is a call even when the arguments never close or do not parse (they count as none). A bare `NAME:`
+    # or a call in parentheses needs a whole JSON object, or it may be prose.
+    marked = explicit and opener == ":"
     if pos == len(text):
         if not final:
             return _UNDECIDED
-        # `functions.NAME:` and the answer ends: the call without arguments (a bare `NAME:` is a heading).
-        return (_CALL, ParsedToolCall(name, "{}")) if explicit and opener == ":" else _NOT_A_CALL
+        return (_CALL, ParsedToolCall(name, "{}")) if marked else _NOT_A_CALL
     if opener == "(" and text[pos] == ")":
         return _CALL, ParsedToolCall(name, "{}")
     if text[pos] != "{":
         return _NOT_A_CALL
     end = _BalancedScanner(pos, "{").advance(text)
     if end is None:
+        if marked:  # the tool is known already; the arguments may still close
+            return (_CALL if final else _INCOMPLETE), ParsedToolCall(name, "{}")
         return _NOT_A_CALL if final else _UNDECIDED
     if opener == "(":
         close = _skip(text, end)
@@ -1074,15 +1080,19 @@ def _after_head(text: str, pos: int, name: str, *, final: bool, explicit: bool) 
             return _NOT_A_CALL
     arguments = _load_json(text[pos:end])
     compact = _compact(arguments) if isinstance(arguments, dict) else None
-    return (_CALL, ParsedToolCall(name, compact)) if compact is not None else _NOT_A_CALL
+    if compact is None:
+        return (_CALL, ParsedToolCall(name, "{}")) if marked else _NOT_A_CALL
+    return _CALL, ParsedToolCall(name, compact)
 
 
 class LeadingToolCallDetector:
     """Holds back the start of a streamed answer while it may be a call written as text (module docstring).
 
     ``feed`` each delta and forward what it returns: nothing while the answer may still become a call, then
-    everything held, then every delta as it comes. ``call`` is set as soon as a complete call is read (the caller
-    may stop generating); ``finish`` returns the text still held that is no call, and the call.
+    everything held, then every delta as it comes. ``chosen`` names the tool as soon as the answer is known to
+    call it (``functions.NAME:`` and ``{``, or a whole call): a caller that makes the arguments itself may stop
+    generating there. ``call`` is set once the call is complete; ``finish`` returns the text still held that is no
+    call, and the call.
     """
 
     def __init__(self, available_names: Collection[str]) -> None:
@@ -1090,6 +1100,7 @@ class LeadingToolCallDetector:
         self.text = ""
         """Everything fed, the call's text included."""
         self.call: ParsedToolCall | None = None
+        self.chosen: str | None = None
         self._status = _INCOMPLETE if self._names else _DEAD
 
     def feed(self, delta: str) -> str:
@@ -1106,8 +1117,10 @@ class LeadingToolCallDetector:
         if status == _INCOMPLETE and len(self.text) > MAX_LEADING_CALL_CHARS:
             status = _DEAD
         self._status = status
-        if status == _CALL:
-            self.call = call
+        if call is not None:
+            self.chosen = call.name
+            if status == _CALL:
+                self.call = call
         return self.text if status == _DEAD else ""
 
     def finish(self) -> tuple[str, ParsedToolCall | None]:
@@ -1115,5 +1128,7 @@ class LeadingToolCallDetector:
         if self._status == _INCOMPLETE:
             self.call = parse_leading_tool_call(self.text, self._names)
             self._status = _DEAD if self.call is None else _CALL
-            return ("", self.call) if self.call is not None else (self.text, None)
+            if self.call is None:
+                return self.text, None
+            self.chosen = self.call.name
         return "", self.call

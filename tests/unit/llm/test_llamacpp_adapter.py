@@ -45,9 +45,16 @@ TOOLS = (
 class ScriptedLlama(FakeLlama):
     """Writes `decision` under the decision grammar, `arguments` under a tool's schema, `text` otherwise."""
 
-    def __init__(self, decision: str = "message:", text: tuple[str, ...] = (), arguments: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        decision: str = "message:",
+        text: tuple[str, ...] = (),
+        arguments: tuple[str, ...] = (),
+        tool_only_decision: str = "",
+    ) -> None:
         super().__init__()
         self.decision, self.text, self.arguments = decision, text, arguments
+        self.tool_only_decision = tool_only_decision
         self.calls: list[dict[str, Any]] = []
         self.written: list[str] = []  # every piece handed to the adapter
 
@@ -55,6 +62,8 @@ class ScriptedLlama(FakeLlama):
         self.calls.append(call)
         if gbnf is not None and _DECISION.match(gbnf):
             return [self.decision], False
+        if gbnf is not None and gbnf.startswith('root ::= "functions.'):  # a decision among tools only
+            return [self.tool_only_decision], False
         return list(self.arguments if gbnf is not None else self.text), False
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -70,8 +79,8 @@ def gguf(tmp_path: Path) -> Path:
     return path
 
 
-async def run(llama: ScriptedLlama, gguf: Path, request: ChatRequest) -> list[ModelEvent]:
-    model = LlamaCppChatModel(model_path=str(gguf))
+async def run(llama: ScriptedLlama, gguf: Path, request: ChatRequest, max_tools_offered: int = 0) -> list[ModelEvent]:
+    model = LlamaCppChatModel(model_path=str(gguf), max_tools_offered=max_tools_offered)
     with (
         mock.patch.object(llama_cpp, "Llama", llama.load),
         mock.patch.object(llama_cpp.llama_grammar, "LlamaGrammar", RecordingGrammar),
@@ -113,6 +122,37 @@ async def test_a_written_call_with_arguments_the_schema_needs(gguf: Path) -> Non
     [ready] = [event for event in events if isinstance(event, ToolCallReady)]
     assert (ready.call.name, json.loads(ready.call.arguments)) == ("disk_usage", {"path": "/"})
     assert text_of(events) == ""
+
+
+async def test_a_written_call_whose_arguments_never_close_is_still_the_call(gguf: Path) -> None:
+    # as SmolLM2 wrote it in a quickstart: the taught format, then a path that runs on until max_tokens
+    garbage = ('{"path": "/sys/devices/memory/0x00000000', ".000000000000", ", 10.0.0.0") * 10
+    llama = ScriptedLlama(text=("functions.memory_usage:\n", *garbage), arguments=("{}",))
+    events = await run(llama, gguf, ask("How much memory is free?"))
+    assert text_of(events) == ""
+    [ready] = [event for event in events if isinstance(event, ToolCallReady)]
+    assert (ready.call.name, ready.call.arguments) == ("memory_usage", "{}")
+    assert "".join(llama.written).count("0x00000000") == 1  # stopped as soon as the tool was known
+
+
+async def test_a_written_call_to_a_tool_the_grammar_did_not_offer_chooses_again_among_the_offered(
+    gguf: Path,
+) -> None:
+    # "How full is the root disk?" offers only disk_usage (max_tools_offered=1); the model writes memory_usage.
+    llama = ScriptedLlama(
+        text=("functions.memory_usage:\n", '{"path": "/"}'),
+        tool_only_decision="functions.disk_usage:",
+        arguments=('{"path": "/"}',),
+    )
+    events = await run(llama, gguf, ask("How full is the root disk?"), max_tools_offered=1)
+    assert text_of(events) == ""
+    [ready] = [event for event in events if isinstance(event, ToolCallReady)]
+    assert (ready.call.name, json.loads(ready.call.arguments)) == ("disk_usage", {"path": "/"})
+    decision, _answer, again, arguments = llama.calls
+    assert decision["grammar"] == 'root ::= "message:" | "functions.disk_usage:"\n'
+    assert again["grammar"] == 'root ::= "functions.disk_usage:"\n'  # no `message:` this time
+    assert arguments["prompt"].endswith("functions.disk_usage:\n")
+    assert run.rescued == 1  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

@@ -19,9 +19,10 @@ Tool calling has two modes:
 - "native" (default): a grammar lets the model choose between `message:` and `functions.<name>:`; a tool's arguments
   are then generated under its JSON Schema (bounded), a message is streamed. A message that starts with a call written
   as text (`functions.<name>:` and JSON, or a close variant: `aura.domain.fallback_tool_parser.parse_leading_tool_call`)
-  to an offered tool becomes that call, its arguments generated under the schema like any call; the start of a message
-  is held back until it cannot be such a call. After a tool result the model answers in text (a small model that may
-  call again tends to call the same tool in a loop).
+  to a tool of the request becomes a tool call, its arguments generated under the schema like any call (a tool the
+  grammar did not offer makes the model choose again among the offered ones); the start of a message is held back
+  until it cannot be such a call. After a tool result the model answers in text (a small model that may call again
+  tends to call the same tool in a loop).
 - "fallback": the tools are described in the system prompt and the model is asked to write
   `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`; the fallback parser turns that text into tool calls.
 """
@@ -349,10 +350,10 @@ def _gbnf_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def decision_grammar(tool_names: Sequence[str]) -> str:
-    """GBNF: the model's first words are `message:` or `functions.<one of the tools>:`."""
+def decision_grammar(tool_names: Sequence[str], *, message: bool = True) -> str:
+    """GBNF: the model's first words are `message:` (unless `message` is false) or `functions.<one of the tools>:`."""
     choices = " | ".join(_gbnf_literal(f"functions.{name}:") for name in tool_names)
-    return f'root ::= "message:" | {choices}\n'
+    return f'root ::= "message:" | {choices}\n' if message else f"root ::= {choices}\n"
 
 
 # --- the adapter ----------------------------------------------------------------------------------------------------
@@ -576,7 +577,7 @@ class LlamaCppChatModel:
             answer_prefix = self._tokens("message:\n")
         # The model chose `message:` and may still write a call as text (`functions.disk_usage:` + JSON): its start
         # is held back until it is known not to be one, so the client never sees the raw call.
-        written = LeadingToolCallDetector([tool.name for tool in offered]) if offered else None
+        written = LeadingToolCallDetector([tool.name for tool in request.tools]) if offered else None
         finish = FinishReason.STOP
         completion = self._complete(prompt + answer_prefix, stop, max_tokens=max_tokens, temperature=temperature)
         try:
@@ -586,23 +587,19 @@ class LlamaCppChatModel:
                     visible = written.feed(text) if written is not None else text
                     if visible:
                         yield "text", visible
-                    if written is not None and written.call is not None:
-                        break  # the call is complete: what the model writes after it is not wanted
+                    if written is not None and written.chosen is not None:
+                        break  # the tool is known: the arguments are made below, the rest is not wanted
                 if reason == "length":
                     finish = FinishReason.LENGTH
         finally:
             completion.close()
         if written is not None:
-            held, call = written.finish()
-            if call is not None:
-                tool = next(t for t in offered if t.name == call.name)
-                # Arguments under the tool's schema, as for a call the model chose: the written ones are not checked.
-                arguments, used = self._arguments(prompt, tool, stop, temperature)
+            held, _ = written.finish()
+            if written.chosen is not None:
+                call, used = self._written_call(prompt, written.chosen, offered, stop, temperature)
                 completion_tokens += used
-                if arguments is not None:
-                    self.rescued_calls += 1
-                    logger.info("llamacpp: the model wrote a call to %s as text; made it a tool call", tool.name)
-                    yield "call", (tool.name, arguments)
+                if call is not None:
+                    yield "call", call
                     yield "usage", (len(prompt), completion_tokens)
                     yield "finish", FinishReason.TOOL_CALLS
                     return
@@ -611,6 +608,38 @@ class LlamaCppChatModel:
                 yield "text", held
         yield "usage", (len(prompt), completion_tokens)
         yield "finish", finish
+
+    def _written_call(
+        self, prompt: list[int], name: str, offered: Sequence[ToolSpec], stop: threading.Event, temperature: float
+    ) -> tuple[tuple[str, str] | None, int]:
+        """The call for a message that was a call to `name` written as text; None when its arguments did not finish.
+
+        Its arguments are generated under the tool's schema, as for a call the model chose (the written ones are not
+        used). A tool of the request that the grammar did not offer (`max_tools_offered`) shows the model wanted a
+        tool: it chooses again among the offered ones, without the message option.
+        """
+        used = 0
+        tool = next((t for t in offered if t.name == name), None)
+        if tool is None:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            grammar = LlamaGrammar.from_string(
+                decision_grammar([t.name for t in offered], message=False), verbose=False
+            )
+            pieces = list(
+                self._complete(prompt, stop, max_tokens=MAX_DECISION_TOKENS, temperature=0.0, grammar=grammar)
+            )
+            used = len(pieces)
+            decision = "".join(text for text, _ in pieces).strip()
+            tool = next((t for t in offered if decision == f"functions.{t.name}:"), None)
+            if tool is None:
+                return None, used
+        arguments, spent = self._arguments(prompt, tool, stop, temperature)
+        if arguments is None:
+            return None, used + spent
+        self.rescued_calls += 1
+        logger.info("llamacpp: the model wrote a call to %s as text; made it a call to %s", name, tool.name)
+        return (tool.name, arguments), used + spent
 
     def _decide(self, prompt: list[int], tools: Sequence[ToolSpec], stop: threading.Event) -> tuple[str, int]:
         from llama_cpp.llama_grammar import LlamaGrammar
