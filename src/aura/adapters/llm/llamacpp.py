@@ -22,7 +22,8 @@ Tool calling has two modes:
   to a tool of the request becomes a tool call, its arguments generated under the schema like any call (a tool the
   grammar did not offer makes the model choose again among the offered ones); the start of a message is held back
   until it cannot be such a call. After a tool result the model answers in text (a small model that may call again
-  tends to call the same tool in a loop).
+  tends to call the same tool in a loop), and the token that starts the call format (`functions`, without a leading
+  space) is ruled out there.
 - "fallback": the tools are described in the system prompt and the model is asked to write
   `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`; the fallback parser turns that text into tool calls.
 """
@@ -504,6 +505,7 @@ class LlamaCppChatModel:
         max_tokens: int | None,
         temperature: float,
         grammar: Any = None,
+        logit_bias: dict[int, float] | None = None,
     ) -> Generator[tuple[str, str | None], None, None]:
         """One llama.cpp completion, streamed: (text, finish_reason) pieces; stops within a token of `stop`."""
         from llama_cpp import StoppingCriteriaList
@@ -532,6 +534,7 @@ class LlamaCppChatModel:
             stop=list(self._template.stop),
             grammar=grammar,
             stopping_criteria=StoppingCriteriaList([stop_requested]),
+            logit_bias=logit_bias,
         )
         try:
             for piece in pieces:
@@ -578,8 +581,13 @@ class LlamaCppChatModel:
         # The model chose `message:` and may still write a call as text (`functions.disk_usage:` + JSON): its start
         # is held back until it is known not to be one, so the client never sees the raw call.
         written = LeadingToolCallDetector([tool.name for tool in request.tools]) if offered else None
+        # After a tool result the model answers in words: it may not start the taught call format `functions.`
+        # (a 135M model otherwise writes one now and then, instead of the answer).
+        banned = self._call_marker_bias() if style == "native" and request.tools and not offered else None
         finish = FinishReason.STOP
-        completion = self._complete(prompt + answer_prefix, stop, max_tokens=max_tokens, temperature=temperature)
+        completion = self._complete(
+            prompt + answer_prefix, stop, max_tokens=max_tokens, temperature=temperature, logit_bias=banned
+        )
         try:
             for text, reason in completion:
                 if text:
@@ -608,6 +616,11 @@ class LlamaCppChatModel:
                 yield "text", held
         yield "usage", (len(prompt), completion_tokens)
         yield "finish", finish
+
+    def _call_marker_bias(self) -> dict[int, float] | None:
+        """A logit bias that rules out the token `functions` (no leading space: prose writes ` functions`)."""
+        tokens = self._tokens("functions")
+        return {tokens[0]: -100.0} if len(tokens) == 1 else None
 
     def _written_call(
         self, prompt: list[int], name: str, offered: Sequence[ToolSpec], stop: threading.Event, temperature: float
