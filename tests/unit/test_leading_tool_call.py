@@ -133,6 +133,12 @@ def test_a_long_undecided_start_is_released() -> None:
     assert detector.finish() == ("", None)
 
 
+def test_a_long_taught_format_call_stays_held() -> None:
+    detector = LeadingToolCallDetector(NAMES)
+    assert detector.feed('functions.disk_usage:\n{"path": "' + "x" * MAX_LEADING_CALL_CHARS) == ""
+    assert detector.finish() == ("", ParsedToolCall("disk_usage", "{}"))
+
+
 def test_without_tools_everything_streams() -> None:
     detector = LeadingToolCallDetector([])
     assert detector.feed("functions.disk_usage:") == "functions.disk_usage:"

@@ -1114,7 +1114,7 @@ class LeadingToolCallDetector:
             status, call = _leading(self.text, self._names, final=False)
         except Exception:
             status, call = _NOT_A_CALL
-        if status == _INCOMPLETE and len(self.text) > MAX_LEADING_CALL_CHARS:
+        if status == _INCOMPLETE and call is None and len(self.text) > MAX_LEADING_CALL_CHARS:
             status = _DEAD
         self._status = status
         if call is not None:
