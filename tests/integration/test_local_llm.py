@@ -171,7 +171,7 @@ async def test_a_cancelled_tool_choice_frees_the_model_for_the_next_request(loca
     finally:
         del local_model._complete
     # Cancelling waited for the worker: the model is free now, and it stopped within a token or two.
-    assert not local_model._generation_lock.locked()
+    assert not local_model._slot.busy
     assert local_model.tokens_after_stop - stopped_before <= 2
     follow_up = ChatRequest((UserMessage("Say OK."),), (), GenerationSettings(0.0, 4))
     first = None
@@ -191,7 +191,7 @@ async def test_a_cancelled_stream_stops_between_tokens(local_model) -> None:  # 
         if deltas == 3:
             break
     await stream.aclose()
-    assert not local_model._generation_lock.locked()
+    assert not local_model._slot.busy
     assert local_model.tokens_after_stop - stopped_before <= 2
 
 
@@ -236,3 +236,29 @@ async def test_the_request_output_cap_reaches_llama_cpp_when_smaller_than_the_ag
     assert final.error is None
     assert final.usage is not None
     assert 0 < final.usage.completion_tokens <= 3
+
+
+async def test_after_a_tool_result_the_answer_cannot_start_the_call_format(local_model) -> None:  # type: ignore[no-untyped-def]
+    messages = (
+        SystemMessage("You are an SRE."),
+        UserMessage("How full is the root disk?"),
+        AssistantMessage("", (ToolCall("call_1", "disk_usage", '{"path": "/"}'),)),
+        ToolResultMessage("call_1", "disk_usage", '{"path": "/", "used_percent": 42.5}'),
+    )
+    biases = []
+    original = local_model._complete
+
+    def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
+        biases.append(kwargs.get("logit_bias"))
+        yield from original(*args, **kwargs)
+
+    local_model._complete = watched
+    try:
+        request = ChatRequest(messages, (DISK_TOOL, LOAD_TOOL), GenerationSettings(0.2, 16))
+        text = "".join([e.text async for e in local_model.stream(request) if isinstance(e, TextDelta)])
+    finally:
+        del local_model._complete
+    [bias] = biases  # one call: the answer, no tool choice after a result
+    [token] = local_model._tokens("functions")
+    assert bias == {token: -100.0}
+    assert not text.lstrip().startswith("functions")

@@ -417,7 +417,7 @@ class _Turn:
                 yield decided_event
             first_round = resumed.parked.round_index + 1
         for round_index in range(first_round, settings.turn_depth + 1):
-            request = ChatRequest(tuple(messages), specs, generation)
+            request = ChatRequest(tuple(messages), specs, generation, background=self.context.background)
             calls: list[ToolCall] = []
             round_text: list[str] = []
             round_reasoning: list[str] = []

@@ -26,6 +26,15 @@ that construct is complete. A complete construct that holds no call is released 
 one that parses as a call is withheld from the user together with everything after it, because the
 turn continues with a tool round. ``finish()`` returns the held text minus the call text, plus the
 calls parsed from the whole answer, so the user never sees raw tool-call markup.
+
+An answer that *starts with* a call (``parse_leading_tool_call``, ``LeadingToolCallDetector``): a model steered to
+choose between a message and a call (llama.cpp's native mode) sometimes chooses the message and then writes a call in
+it. Besides the formats above when they open the answer, this reads the forms such a model writes in their place:
+``functions.NAME:`` followed by ``{`` or by nothing (the format the model was taught: a call even when the JSON never
+closes, with no arguments then), ``NAME: {...}``, ``functions.NAME({...})`` / ``NAME()`` (whole JSON objects), and
+any of these inside a fenced code block. NAME must be an available tool. Text after the call is ignored (the turn
+goes on with a tool round); an answer that opens with prose, or merely mentions a tool, is no call. The streaming
+detector holds back only the start of an answer, while it may still become such a call.
 """
 
 from __future__ import annotations
@@ -42,9 +51,11 @@ import attrs
 from aura.domain.messages import new_tool_call_id
 
 __all__ = [
+    "LeadingToolCallDetector",
     "ParsedToolCall",
     "StreamingToolCallDetector",
     "might_contain_tool_call",
+    "parse_leading_tool_call",
     "parse_tool_calls",
     "synthetic_tool_call_id",
 ]
@@ -961,3 +972,163 @@ def _cut(text: str, start: int, spans: tuple[_Span, ...]) -> str:
         pos = max(pos, span_end)
     pieces.append(text[pos:])
     return "".join(pieces)
+
+
+# --------------------------------------------------------------------------------------------------
+# An answer that starts with a call (module docstring)
+
+#: An answer still undecided after this many characters is no call: a written call is short.
+MAX_LEADING_CALL_CHARS = 2000
+_LEADING_TAGS = (("<tool_call>", ("</tool_call>",)), ("<function=", ("</function>", "</tool_call>")))
+_Leading = tuple[str, ParsedToolCall | None]
+_NOT_A_CALL: _Leading = (_DEAD, None)
+_UNDECIDED: _Leading = (_INCOMPLETE, None)
+
+
+def parse_leading_tool_call(text: str, available_names: Collection[str]) -> ParsedToolCall | None:
+    """The call to an available tool that ``text`` starts with (written as text); None when it starts otherwise."""
+    try:
+        status, call = _leading(text, frozenset(available_names), final=True)
+    except Exception:  # a parser bug degrades to "no call", never breaks the stream
+        return None
+    return call if status == _CALL else None
+
+
+def _skip(text: str, pos: int, spaces: str = " \t\r\n") -> int:
+    while pos < len(text) and text[pos] in spaces:
+        pos += 1
+    return pos
+
+
+def _leading(text: str, names: frozenset[str], *, final: bool) -> _Leading:
+    """Whether ``text`` starts with a call: a call, no call, or undecided yet (only when not ``final``)."""
+    start = _skip(text, 0)
+    rest = text[start:]
+    if not rest or not names:
+        return _NOT_A_CALL if final or not names else _UNDECIDED
+    undecided = False
+    for name in sorted(names, key=len, reverse=True):  # `disk_usage` before `disk`
+        for head in (f"functions.{name}", name):
+            if rest.startswith(head):
+                found = _after_head(text, start + len(head), name, final=final, explicit=head != name)
+                if found[0] != _DEAD:
+                    return found
+            elif not final and head.startswith(rest):
+                undecided = True
+    if rest.startswith("```"):
+        close = text.find("```", start + 3)
+        if close < 0 and not final:
+            return _UNDECIDED
+        info = _FENCE_INFO.match(text, start + 3)
+        inner = text[info.end() if info else start + 3 : close if close >= 0 else len(text)]
+        return _leading(inner, names, final=True)
+    for tag, closers in _LEADING_TAGS:
+        if rest.startswith(tag):
+            ends = [i + len(c) for c in closers if (i := text.find(c, start + len(tag))) >= 0]
+            if not ends and not final:
+                return _UNDECIDED
+            return _first_call(text[start : min(ends) if ends else len(text)], names)
+        if not final and tag.startswith(rest):
+            undecided = True
+    if rest[0] in "{[":
+        scanner = _BalancedScanner(start, rest[0])
+        end = scanner.advance(text)
+        if end is None:
+            return _NOT_A_CALL if final else _UNDECIDED
+        return _first_call(text[start:end], names)
+    if not final and "```".startswith(rest):
+        undecided = True
+    return _UNDECIDED if undecided else _NOT_A_CALL
+
+
+def _first_call(construct: str, names: frozenset[str]) -> _Leading:
+    calls = _safe_extract(construct, names).calls
+    return (_CALL, calls[0]) if calls else _NOT_A_CALL
+
+
+def _after_head(text: str, pos: int, name: str, *, final: bool, explicit: bool) -> _Leading:
+    """After ``[functions.]NAME``: ``:`` and a JSON object, or ``(`` a JSON object ``)``."""
+    pos = _skip(text, pos, " \t")
+    if pos == len(text):
+        return _NOT_A_CALL if final else _UNDECIDED
+    opener = text[pos]
+    if opener not in ":(":
+        return _NOT_A_CALL
+    pos = _skip(text, pos + 1)
+    # `functions.NAME:` is the call format a native-mode model was taught: followed by the end of the answer or by
+    # `{`, it is a call even when the arguments never close or do not parse (they count as none). A bare `NAME:`
+    # or a call in parentheses needs a whole JSON object, or it may be prose.
+    marked = explicit and opener == ":"
+    if pos == len(text):
+        if not final:
+            return _UNDECIDED
+        return (_CALL, ParsedToolCall(name, "{}")) if marked else _NOT_A_CALL
+    if opener == "(" and text[pos] == ")":
+        return _CALL, ParsedToolCall(name, "{}")
+    if text[pos] != "{":
+        return _NOT_A_CALL
+    end = _BalancedScanner(pos, "{").advance(text)
+    if end is None:
+        if marked:  # the tool is known already; the arguments may still close
+            return (_CALL if final else _INCOMPLETE), ParsedToolCall(name, "{}")
+        return _NOT_A_CALL if final else _UNDECIDED
+    if opener == "(":
+        close = _skip(text, end)
+        if close == len(text) and not final:
+            return _UNDECIDED
+        if close == len(text) or text[close] != ")":
+            return _NOT_A_CALL
+    arguments = _load_json(text[pos:end])
+    compact = _compact(arguments) if isinstance(arguments, dict) else None
+    if compact is None:
+        return (_CALL, ParsedToolCall(name, "{}")) if marked else _NOT_A_CALL
+    return _CALL, ParsedToolCall(name, compact)
+
+
+class LeadingToolCallDetector:
+    """Holds back the start of a streamed answer while it may be a call written as text (module docstring).
+
+    ``feed`` each delta and forward what it returns: nothing while the answer may still become a call, then
+    everything held, then every delta as it comes. ``chosen`` names the tool as soon as the answer is known to
+    call it (``functions.NAME:`` and ``{``, or a whole call): a caller that makes the arguments itself may stop
+    generating there. ``call`` is set once the call is complete; ``finish`` returns the text still held that is no
+    call, and the call.
+    """
+
+    def __init__(self, available_names: Collection[str]) -> None:
+        self._names = frozenset(available_names)
+        self.text = ""
+        """Everything fed, the call's text included."""
+        self.call: ParsedToolCall | None = None
+        self.chosen: str | None = None
+        self._status = _INCOMPLETE if self._names else _DEAD
+
+    def feed(self, delta: str) -> str:
+        """Take the next delta; return the text that is safe to show now."""
+        self.text += delta
+        if self._status == _DEAD:
+            return delta
+        if self._status == _CALL:
+            return ""
+        try:
+            status, call = _leading(self.text, self._names, final=False)
+        except Exception:
+            status, call = _NOT_A_CALL
+        if status == _INCOMPLETE and call is None and len(self.text) > MAX_LEADING_CALL_CHARS:
+            status = _DEAD
+        self._status = status
+        if call is not None:
+            self.chosen = call.name
+            if status == _CALL:
+                self.call = call
+        return self.text if status == _DEAD else ""
+
+    def finish(self) -> tuple[str, ParsedToolCall | None]:
+        """End of the answer: the held text that is no call, and the call the answer starts with."""
+        if self._status == _INCOMPLETE:
+            self.call = parse_leading_tool_call(self.text, self._names)
+            self._status = _DEAD if self.call is None else _CALL
+            if self.call is None:
+                return self.text, None
+            self.chosen = self.call.name
+        return "", self.call

@@ -108,6 +108,8 @@ class RequestContext:
     decides which of them its model sees.
     `max_tokens` is the client's own output cap (`max_tokens` / `max_completion_tokens`); the
     agent sends the provider the smaller of it and its own `max_tokens`.
+    `background` marks a chat UI's background task (title, tags, follow-ups): the agent's model
+    requests carry it, so a provider with one model slot serves people first.
     """
 
     request_id: str = "req_local"
@@ -118,6 +120,7 @@ class RequestContext:
     approver: str | None = None
     """Who is asking, as the server's configured approver header names them: recorded with chat decisions."""
     max_tokens: int | None = None
+    background: bool = False
 
 
 @attrs.frozen

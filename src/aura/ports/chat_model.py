@@ -23,11 +23,16 @@ class GenerationSettings:
 
 @attrs.frozen
 class ChatRequest:
-    """One LLM call: the full message list (system first), the tools offered and the settings."""
+    """One LLM call: the full message list (system first), the tools offered and the settings.
+
+    `background` marks a request no person waits on (a chat UI's title, tags or follow-ups): a provider that queues
+    requests for one model serves people's requests first.
+    """
 
     messages: tuple[Message, ...]
     tools: tuple[ToolSpec, ...] = ()
     settings: GenerationSettings = GenerationSettings()
+    background: bool = False
 
 
 @runtime_checkable

@@ -126,6 +126,7 @@ async def test_a_recorded_openwebui_session_in_every_mode(http: aiohttp.ClientSe
     async with running_server([agent], options) as server:
         for exchange in session["exchanges"]:
             label, request = exchange["label"], exchange["request"]
+            sent_before = len(model.requests)
             status, answer = await replay(http, server, request)
             assert status == 200, (label, answer)
             if label.startswith("task:"):
@@ -136,6 +137,7 @@ async def test_a_recorded_openwebui_session_in_every_mode(http: aiohttp.ClientSe
                 sent = model.requests[-1]
                 assert sent.tools == ()  # answered without tools, at the low cap
                 assert sent.settings.max_tokens == 64
+                assert sent.background  # a one-slot local model serves people's messages first
             elif label.startswith("chat (stream)"):
                 check_chat_answer(OpenWebUIStream.parse(answer), options, label)
                 if label.endswith("user message 2"):
@@ -144,6 +146,7 @@ async def test_a_recorded_openwebui_session_in_every_mode(http: aiohttp.ClientSe
                     if options.tool_result_mode is ToolResultMode.OPEN_WEB_UI:
                         assert "[Earlier tool call: echo(" in history
                     assert model.requests[-1].tools  # the chat itself keeps its tools
+                assert not any(request.background for request in model.requests[sent_before:])
 
 
 def check_chat_answer(stream: OpenWebUIStream, options: ServerOptions, label: str) -> None:
@@ -274,3 +277,20 @@ async def test_a_task_request_goes_to_the_designated_light_agent(http: aiohttp.C
     assert json.loads(answer["choices"][0]["message"]["content"]) == {"title": "Echo Test"}
     assert chat_model.requests == []
     assert len(light_model.requests) == 1
+    assert light_model.requests[0].background
+
+
+async def test_a_task_request_is_marked_background_even_when_the_agent_answers_it_as_usual(
+    http: aiohttp.ClientSession,
+) -> None:
+    recording = load(FIXTURES / "openwebui-0.12.4-none.json")
+    tags = next(e["request"] for e in recording["exchanges"] if e["label"] == "task: tags")
+    chat = next(e["request"] for e in recording["exchanges"] if e["label"].startswith("chat"))
+    model = ScriptedChatModel([], then=fake_upstream)
+    agent = make_agent(model, name="echo-agent", toolsets=[echo_tools()])  # default policy: same agent, same tools
+    async with running_server([agent]) as server:
+        assert (await replay(http, server, tags))[0] == 200
+        assert (await replay(http, server, chat))[0] == 200
+    assert model.requests[0].background
+    assert model.requests[0].tools  # answered like any request, only marked
+    assert not any(request.background for request in model.requests[1:])

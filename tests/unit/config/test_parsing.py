@@ -320,3 +320,5 @@ def test_quickstart_example_loads() -> None:
     server = config.mcp_servers["sre_tools"]
     assert isinstance(server, StdioServerConfig)
     assert server.argv == ("python", "examples/sre_tools/server.py")
+    # OpenWebUI's title/tags/follow-up requests stay cheap on the single local model
+    assert (config.agent.background_tasks.tools, config.agent.background_tasks.max_tokens) == (False, 64)

@@ -112,6 +112,9 @@ def test_decision_grammar_offers_a_message_or_exactly_the_tools() -> None:
     assert decision_grammar(["disk_usage", 'we"ird']) == (
         'root ::= "message:" | "functions.disk_usage:" | "functions.we\\"ird:"\n'
     )
+    assert decision_grammar(["disk_usage", "load_average"], message=False) == (
+        'root ::= "functions.disk_usage:" | "functions.load_average:"\n'
+    )
 
 
 def test_model_path_errors_are_clear(tmp_path: Path) -> None:

@@ -179,6 +179,7 @@ class ChatCompletionsHandler:
             client_tools=client_tools,
             approver=request.headers.get(approver_header) if approver_header else None,
             max_tokens=chat_request.max_tokens,
+            background=chat_request.task_kind is not None,
         )
         prepared = _Prepared(agent, chat_request, context, new_completion_id(), int(time.time()))
         try:

@@ -1,8 +1,9 @@
 """In-process local LLM through llama-cpp-python (optional extra `aura[local]`).
 
 Generation is blocking C++ code, so it runs in a worker thread and hands events back to the event loop through a
-queue. One model instance serves one generation at a time; waiting requests are served in arrival order
-(asyncio.Lock is FIFO) and told so with a `ModelStatus("queued")` event, so a client sees why nothing arrives yet;
+queue. One model instance serves one generation at a time (`ModelSlot`): waiting users' requests go before waiting
+background requests (`ChatRequest.background`: a chat UI's titles, tags, follow-ups), each class in arrival order.
+A waiting request is told so with a `ModelStatus("queued")` event, so a client sees why nothing arrives yet;
 `ModelStatus("loading")` or `("started")` follows once the model takes the request.
 
 Every llama.cpp call streams token by token with a stopping criterion that reads a stop flag: a consumer that goes
@@ -16,8 +17,13 @@ re-reading them on the next question.
 
 Tool calling has two modes:
 - "native" (default): a grammar lets the model choose between `message:` and `functions.<name>:`; a tool's arguments
-  are then generated under its JSON Schema (bounded), a message is streamed. After a tool result the model answers
-  in text (a small model that may call again tends to call the same tool in a loop).
+  are then generated under its JSON Schema (bounded), a message is streamed. A message that starts with a call written
+  as text (`functions.<name>:` and JSON, or a close variant: `aura.domain.fallback_tool_parser.parse_leading_tool_call`)
+  to a tool of the request becomes a tool call, its arguments generated under the schema like any call (a tool the
+  grammar did not offer makes the model choose again among the offered ones); the start of a message is held back
+  until it cannot be such a call. After a tool result the model answers in text (a small model that may call again
+  tends to call the same tool in a loop), and the token that starts the call format (`functions`, without a leading
+  space) is ruled out there.
 - "fallback": the tools are described in the system prompt and the model is asked to write
   `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`; the fallback parser turns that text into tool calls.
 """
@@ -25,13 +31,15 @@ Tool calling has two modes:
 from __future__ import annotations
 
 import asyncio
+import heapq
 import importlib.util
+import itertools
 import json
 import logging
 import os
 import re
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -48,7 +56,11 @@ from aura.domain.events import (
     ToolCallReady,
     UsageReported,
 )
-from aura.domain.fallback_tool_parser import StreamingToolCallDetector, synthetic_tool_call_id
+from aura.domain.fallback_tool_parser import (
+    LeadingToolCallDetector,
+    StreamingToolCallDetector,
+    synthetic_tool_call_id,
+)
 from aura.domain.messages import (
     AssistantMessage,
     Message,
@@ -339,10 +351,10 @@ def _gbnf_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def decision_grammar(tool_names: Sequence[str]) -> str:
-    """GBNF: the model's first words are `message:` or `functions.<one of the tools>:`."""
+def decision_grammar(tool_names: Sequence[str], *, message: bool = True) -> str:
+    """GBNF: the model's first words are `message:` (unless `message` is false) or `functions.<one of the tools>:`."""
     choices = " | ".join(_gbnf_literal(f"functions.{name}:") for name in tool_names)
-    return f'root ::= "message:" | {choices}\n'
+    return f'root ::= "message:" | {choices}\n' if message else f"root ::= {choices}\n"
 
 
 # --- the adapter ----------------------------------------------------------------------------------------------------
@@ -350,6 +362,53 @@ def decision_grammar(tool_names: Sequence[str]) -> str:
 
 class _Stopped(Exception):
     """The consumer went away: stop generating."""
+
+
+class ModelSlot:
+    """The one generation a model instance runs at a time, and the requests waiting for it.
+
+    A user's request goes before every waiting background request (a chat UI's title, tags, follow-ups); within each
+    class requests are served in arrival order. The holder is never interrupted: a background request that already
+    runs finishes first. The slot passes straight to the next waiter on release, so no newcomer slips in between.
+    """
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def waiting(self, *, background: bool | None = None) -> int:
+        """Requests waiting (of one class when `background` is given)."""
+        return sum(
+            1
+            for rank, _, future in self._waiters
+            if not future.done() and (background is None or rank == int(background))
+        )
+
+    async def acquire(self, *, background: bool = False) -> None:
+        if not self._busy:
+            self._busy = True
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (int(background), next(self._arrivals), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # handed the slot just as it was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():  # a cancelled waiter's future is done
+                future.set_result(None)
+                return
+        self._busy = False
 
 
 class LlamaCppChatModel:
@@ -379,13 +438,14 @@ class LlamaCppChatModel:
         self._llama: Any = None
         self._template: ChatTemplate | None = None
         self._load_lock = threading.Lock()
-        self._generation_lock = asyncio.Lock()
+        self._slot = ModelSlot()
         self._tool_schemas = ToolSchemas(schema_profile)
-        self._waiting = 0
         self.last_calls: list[tuple[int, int]] = []
         """(prompt tokens, tokens reused from the kept context) of each llama.cpp call of the last request."""
         self.tokens_after_stop = 0
         """Tokens computed after a stop was requested, over this instance's life (cancellation promptness)."""
+        self.rescued_calls = 0
+        """Native-mode answers that were a call written as text and became a tool call, over this instance's life."""
 
     @property
     def provider(self) -> str:
@@ -445,7 +505,8 @@ class LlamaCppChatModel:
         max_tokens: int | None,
         temperature: float,
         grammar: Any = None,
-    ) -> Iterator[tuple[str, str | None]]:
+        logit_bias: dict[int, float] | None = None,
+    ) -> Generator[tuple[str, str | None], None, None]:
         """One llama.cpp completion, streamed: (text, finish_reason) pieces; stops within a token of `stop`."""
         from llama_cpp import StoppingCriteriaList
 
@@ -473,6 +534,7 @@ class LlamaCppChatModel:
             stop=list(self._template.stop),
             grammar=grammar,
             stopping_criteria=StoppingCriteriaList([stop_requested]),
+            logit_bias=logit_bias,
         )
         try:
             for piece in pieces:
@@ -501,6 +563,7 @@ class LlamaCppChatModel:
                 provider="llamacpp",
             )
         answer_prefix: list[int] = []
+        offered: list[ToolSpec] = []
         if style == "native" and request.tools and not _answered_tool_result(request.messages):
             offered = likely_tools(_last_user_text(request.messages), request.tools, self._max_tools_offered)
             decision, completion_tokens = self._decide(prompt, offered, stop)
@@ -515,17 +578,81 @@ class LlamaCppChatModel:
                     return
                 logger.warning("llamacpp: the arguments for %s did not finish; answering in text", tool.name)
             answer_prefix = self._tokens("message:\n")
+        # The model chose `message:` and may still write a call as text (`functions.disk_usage:` + JSON): its start
+        # is held back until it is known not to be one, so the client never sees the raw call.
+        written = LeadingToolCallDetector([tool.name for tool in request.tools]) if offered else None
+        # After a tool result the model answers in words: it may not start the taught call format `functions.`
+        # (a 135M model otherwise writes one now and then, instead of the answer).
+        banned = self._call_marker_bias() if style == "native" and request.tools and not offered else None
         finish = FinishReason.STOP
-        for text, reason in self._complete(
-            prompt + answer_prefix, stop, max_tokens=max_tokens, temperature=temperature
-        ):
-            if text:
-                completion_tokens += 1
-                yield "text", text
-            if reason == "length":
-                finish = FinishReason.LENGTH
+        completion = self._complete(
+            prompt + answer_prefix, stop, max_tokens=max_tokens, temperature=temperature, logit_bias=banned
+        )
+        try:
+            for text, reason in completion:
+                if text:
+                    completion_tokens += 1
+                    visible = written.feed(text) if written is not None else text
+                    if visible:
+                        yield "text", visible
+                    if written is not None and written.chosen is not None:
+                        break  # the tool is known: the arguments are made below, the rest is not wanted
+                if reason == "length":
+                    finish = FinishReason.LENGTH
+        finally:
+            completion.close()
+        if written is not None:
+            held, _ = written.finish()
+            if written.chosen is not None:
+                call, used = self._written_call(prompt, written.chosen, offered, stop, temperature)
+                completion_tokens += used
+                if call is not None:
+                    yield "call", call
+                    yield "usage", (len(prompt), completion_tokens)
+                    yield "finish", FinishReason.TOOL_CALLS
+                    return
+                held = written.text  # no arguments under the schema: the model's text is its answer
+            if held:
+                yield "text", held
         yield "usage", (len(prompt), completion_tokens)
         yield "finish", finish
+
+    def _call_marker_bias(self) -> dict[int, float] | None:
+        """A logit bias that rules out the token `functions` (no leading space: prose writes ` functions`)."""
+        tokens = self._tokens("functions")
+        return {tokens[0]: -100.0} if len(tokens) == 1 else None
+
+    def _written_call(
+        self, prompt: list[int], name: str, offered: Sequence[ToolSpec], stop: threading.Event, temperature: float
+    ) -> tuple[tuple[str, str] | None, int]:
+        """The call for a message that was a call to `name` written as text; None when its arguments did not finish.
+
+        Its arguments are generated under the tool's schema, as for a call the model chose (the written ones are not
+        used). A tool of the request that the grammar did not offer (`max_tools_offered`) shows the model wanted a
+        tool: it chooses again among the offered ones, without the message option.
+        """
+        used = 0
+        tool = next((t for t in offered if t.name == name), None)
+        if tool is None:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            grammar = LlamaGrammar.from_string(
+                decision_grammar([t.name for t in offered], message=False), verbose=False
+            )
+            pieces = list(
+                self._complete(prompt, stop, max_tokens=MAX_DECISION_TOKENS, temperature=0.0, grammar=grammar)
+            )
+            used = len(pieces)
+            decision = "".join(text for text, _ in pieces).strip()
+            tool = next((t for t in offered if decision == f"functions.{t.name}:"), None)
+            if tool is None:
+                return None, used
+        arguments, spent = self._arguments(prompt, tool, stop, temperature)
+        if arguments is None:
+            return None, used + spent
+        self.rescued_calls += 1
+        logger.info("llamacpp: the model wrote a call to %s as text; made it a call to %s", name, tool.name)
+        return (tool.name, arguments), used + spent
 
     def _decide(self, prompt: list[int], tools: Sequence[ToolSpec], stop: threading.Event) -> tuple[str, int]:
         from llama_cpp.llama_grammar import LlamaGrammar
@@ -594,15 +721,12 @@ class LlamaCppChatModel:
         return tools.restoring(self._stream(attrs.evolve(request, tools=profiled)))
 
     async def _stream(self, request: ChatRequest) -> AsyncGenerator[ModelEvent, None]:
-        if self._generation_lock.locked():
-            self._waiting += 1
-            try:
-                yield ModelStatus("queued", f"the local model is answering another request; {self._waiting} waiting")
-                await self._generation_lock.acquire()
-            finally:
-                self._waiting -= 1
-        else:
-            await self._generation_lock.acquire()
+        slot = self._slot
+        if slot.busy:
+            # A background request waits for everyone; a user's request only for the users before it.
+            ahead = slot.waiting() if request.background else slot.waiting(background=False)
+            yield ModelStatus("queued", f"the local model is answering another request; {ahead} more waiting ahead")
+        await slot.acquire(background=request.background)
         try:
             # In-process, the model has answered as soon as it holds the request: this event ends the server's
             # first-chunk wait (meant for remote providers that do not answer), and the stream timeout bounds the rest.
@@ -613,7 +737,7 @@ class LlamaCppChatModel:
             async for event in self._events(request):
                 yield event
         finally:
-            self._generation_lock.release()
+            slot.release()
 
     async def _events(self, request: ChatRequest) -> AsyncIterator[ModelEvent]:
         names = {tool.name for tool in request.tools}
@@ -681,6 +805,7 @@ __all__ = [
     "BUNDLED_MODELS",
     "ChatTemplate",
     "LlamaCppChatModel",
+    "ModelSlot",
     "decision_grammar",
     "native_tool_instructions",
     "render_messages",
