@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,4 +40,19 @@ async def assert_still_serving(http: aiohttp.ClientSession, url: str, expected_t
     assert "usage" in final
 
 
-__all__ = ["assert_closed_properly", "assert_still_serving", "chunks", "stream"]
+async def wait_until_healthy(
+    http: aiohttp.ClientSession, url: str, process: asyncio.subprocess.Process, *, within: float = 60.0
+) -> None:
+    """Polls `GET /health` of a server process until it answers 200; fails if the process exits or time runs out."""
+    for _ in range(int(within * 10)):
+        if process.returncode is not None:
+            raise AssertionError(f"server exited early with {process.returncode}")
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.get(f"{url}/health") as response:
+                if response.status == 200:
+                    return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"server did not become healthy within {within:g} s")
+
+
+__all__ = ["assert_closed_properly", "assert_still_serving", "chunks", "stream", "wait_until_healthy"]

@@ -10,7 +10,6 @@ in the server's log — a cancelled call at shutdown is expected, not an error.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -22,7 +21,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.integration.faults.support import assert_closed_properly
+from tests.integration.faults.support import assert_closed_properly, wait_until_healthy
 from tests.integration.faults.upstream import Behaviour, FakeOpenAI, Step
 from tests.integration.http.support import Frame, content_of, iter_frames, user
 from tests.integration.mcp.servers import (
@@ -99,18 +98,6 @@ async def read_stream(http: aiohttp.ClientSession, url: str) -> list[Frame]:
         async for frame in iter_frames(response):
             frames.append(frame)
     return frames
-
-
-async def wait_until_healthy(http: aiohttp.ClientSession, url: str, process: asyncio.subprocess.Process) -> None:
-    for _ in range(600):
-        if process.returncode is not None:
-            raise AssertionError(f"aura serve exited early with {process.returncode}")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(f"{url}/health") as response:
-                if response.status == 200:
-                    return
-        await asyncio.sleep(0.1)
-    raise AssertionError("aura serve did not become healthy")
 
 
 @pytest.mark.parametrize("cleanup_seconds", [0.0, 3.0], ids=["prompt-server", "server-slow-to-stop"])

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import sys
 from pathlib import Path
 
 import aiohttp
 
-from tests.integration.faults.support import assert_closed_properly
+from tests.integration.faults.support import assert_closed_properly, wait_until_healthy
 from tests.integration.http.support import Frame, content_of, free_port, iter_frames, user
 
 REPO = Path(__file__).resolve().parents[3]
@@ -77,15 +76,3 @@ async def test_sigterm_with_20_streams_in_flight() -> None:
             assert "The server is shutting down" in text
     assert "Received SIGTERM, initiating graceful shutdown" in log
     assert "did not close in time" not in log
-
-
-async def wait_until_healthy(http: aiohttp.ClientSession, url: str, process: asyncio.subprocess.Process) -> None:
-    for _ in range(300):
-        if process.returncode is not None:
-            raise AssertionError(f"server exited early with {process.returncode}")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(f"{url}/health") as response:
-                if response.status == 200:
-                    return
-        await asyncio.sleep(0.1)
-    raise AssertionError("server did not become healthy")
