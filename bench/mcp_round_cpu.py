@@ -49,42 +49,13 @@ from aiohttp import web
 # the process helpers of the load benchmark (as bench/load_stream_parsing.py uses them)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_streams import cpu_seconds, free_port, process, wait_for_port
+from mcp_forwarded_headers_soak import upstream_app
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_SERVER = REPO / "tests" / "fixtures" / "mcp_servers" / "fixture_server.py"
 CHAT_PATH = "/v1/chat/completions"
 MODES = ("plain", "unknown", "mcp")
 TOOL_OF_MODE = {"unknown": "no_such_tool", "mcp": "echo"}
-
-
-# --- the fake upstream ------------------------------------------------------------------------------
-
-
-def upstream_app() -> web.Application:
-    """First round: a tool call if the user message names a mode that has one; after a tool result: an answer."""
-
-    async def chat(request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        last = body["messages"][-1]
-        tool = TOOL_OF_MODE.get(last["content"]) if last["role"] == "user" else None
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        base = {"id": "chatcmpl-round", "object": "chat.completion.chunk", "created": 0, "model": "round"}
-        if tool is None:
-            deltas = [({"role": "assistant", "content": "done"}, None), ({}, "stop")]
-        else:
-            call = {"index": 0, "id": "call_1", "type": "function"}
-            call["function"] = {"name": tool, "arguments": '{"message": "round"}'}
-            deltas = [({"role": "assistant", "tool_calls": [call]}, None), ({}, "tool_calls")]
-        for delta, finish in deltas:
-            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        return response
-
-    app = web.Application()
-    app.router.add_post(CHAT_PATH, chat)
-    return app
 
 
 # --- the server, optionally profiled ----------------------------------------------------------------
@@ -288,7 +259,8 @@ def benchmark(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "upstream":
-        web.run_app(upstream_app(), host="127.0.0.1", port=int(argv[1]), print=None, access_log=None)
+        app = upstream_app(TOOL_OF_MODE.get)  # the soak's upstream, its tool picked by the user message (the mode)
+        web.run_app(app, host="127.0.0.1", port=int(argv[1]), print=None, access_log=None)
         return 0
     if argv and argv[0] == "serve-profiled":
         return serve_profiled(argv[1], argv[2:])
