@@ -28,6 +28,7 @@ from tests.integration.mcp.servers import (
     TRANSPORTS,
     ServerProcess,
     fixture_command,
+    fixture_server,
     fixture_url,
     free_port,
     read_events,
@@ -75,10 +76,9 @@ def mcp_server(tmp_path: Path, record: Path) -> Iterator[Callable[[str], str]]:
         if transport == "stdio":
             command = fixture_command("stdio", record=record)
             return "[" + ", ".join(f'"{part}"' for part in command) + "]"
-        port = free_port()
-        log = tmp_path / f"mcp-{transport}.log"
-        started.append(ServerProcess(fixture_command(transport, port=port, record=record), port, log=log).start())
-        return fixture_url(transport, port)
+        server = fixture_server(transport, tmp_path, record=record).start()
+        started.append(server)
+        return fixture_url(transport, server.port)
 
     yield start
     for server in started:
