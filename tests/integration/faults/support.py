@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
@@ -55,4 +55,30 @@ async def wait_until_healthy(
     raise AssertionError(f"server did not become healthy within {within:g} s")
 
 
-__all__ = ["assert_closed_properly", "assert_still_serving", "chunks", "stream", "wait_until_healthy"]
+@contextlib.asynccontextmanager
+async def killed_if_still_running(process: asyncio.subprocess.Process) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The block's `process`; killed (and reaped) after the block if it has not exited by then."""
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def exit_code_and_log(process: asyncio.subprocess.Process, within: float) -> tuple[int, str]:
+    """Waits up to `within` s for `process` to exit; its exit code and its stderr (which must be a pipe)."""
+    code = await asyncio.wait_for(process.wait(), within)
+    assert process.stderr is not None
+    return code, (await process.stderr.read()).decode(errors="replace")
+
+
+__all__ = [
+    "assert_closed_properly",
+    "assert_still_serving",
+    "chunks",
+    "exit_code_and_log",
+    "killed_if_still_running",
+    "stream",
+    "wait_until_healthy",
+]

@@ -21,7 +21,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.integration.faults.support import assert_closed_properly, wait_until_healthy
+from tests.integration.faults.support import (
+    assert_closed_properly,
+    exit_code_and_log,
+    killed_if_still_running,
+    wait_until_healthy,
+)
 from tests.integration.faults.upstream import Behaviour, FakeOpenAI, Step
 from tests.integration.http.support import Frame, content_of, iter_frames, user
 from tests.integration.mcp.servers import (
@@ -142,7 +147,7 @@ async def sigterm_during_the_call(
     process = await asyncio.create_subprocess_exec(
         str(AURA), "serve", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
     )
-    try:
+    async with killed_if_still_running(process):
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
             await wait_until_healthy(http, url, process)
             reader = asyncio.create_task(read_stream(http, url))
@@ -151,12 +156,6 @@ async def sigterm_during_the_call(
             signalled = time.monotonic()
             process.send_signal(signal.SIGTERM)
             frames = await asyncio.wait_for(reader, EXIT_WITHIN_SECS)
-        code = await asyncio.wait_for(process.wait(), EXIT_WITHIN_SECS)
+        code, log = await exit_code_and_log(process, EXIT_WITHIN_SECS)
         exited_after = time.monotonic() - signalled
-        assert process.stderr is not None
-        log = (await process.stderr.read()).decode(errors="replace")
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     return frames, code, exited_after, log

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.integration.faults.support import assert_closed_properly, wait_until_healthy
+from tests.integration.faults.support import (
+    assert_closed_properly,
+    exit_code_and_log,
+    killed_if_still_running,
+    wait_until_healthy,
+)
 from tests.integration.http.support import Frame, content_of, free_port, iter_frames, user
 
 REPO = Path(__file__).resolve().parents[3]
@@ -43,7 +48,7 @@ async def test_sigterm_with_20_streams_in_flight() -> None:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    try:
+    async with killed_if_still_running(process):
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
             await wait_until_healthy(http, url, process)
@@ -56,13 +61,7 @@ async def test_sigterm_with_20_streams_in_flight() -> None:
             await asyncio.wait_for(asyncio.gather(*(event.wait() for event in started)), 30)
             process.send_signal(signal.SIGTERM)
             results = await asyncio.wait_for(asyncio.gather(*readers), 40)
-        code = await asyncio.wait_for(process.wait(), 30)
-        assert process.stderr is not None
-        log = (await process.stderr.read()).decode(errors="replace")
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        code, log = await exit_code_and_log(process, 30)
 
     assert code == 0, log
     for model, frames in zip(models, results, strict=True):
