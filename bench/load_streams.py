@@ -165,8 +165,12 @@ class PeakRss:
 
 
 @contextlib.contextmanager
-def process(command: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    child = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=None)
+def process(
+    command: list[str], env: dict[str, str] | None = None, *, quiet: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`command` running for the block (stdout discarded; stderr too when `quiet`), then terminated."""
+    stderr = subprocess.DEVNULL if quiet else None
+    child = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         yield child
     finally:

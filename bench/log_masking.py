@@ -12,56 +12,25 @@ case that matters for CPU per request. Figures move with the machine's load; com
 from __future__ import annotations
 
 import argparse
-import re
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from aura.adapters.telemetry.logging import MASK, SecretMasker
+from aura.adapters.telemetry.logging import SecretMasker
+
+# the adversarial shapes and the old patterns, shared with tests/unit/telemetry/test_masking.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.unit.telemetry.masking_inputs import ADVERSARIAL_SHAPES, repeated
+from tests.unit.telemetry.masking_inputs import reference_mask as old_mask
 
 LENGTHS = (100, 1_000, 3_000, 8_000, 16_000, 64_000)
-SHAPES = {
-    "one long word": "a",
-    "eyJ runs": "eyJaaaaaaaa-",
-    "sk- runs": "sk-",
-    "token words": "tokentoken ",
-    "bearer + letters": "bearer aaaaaaa ",
-    "x_ words": "x_",
-}
 REQUEST_LINE = (
     "chat completion req_0123456789abcdef0123456789abcdef: agent=sre session=cs_0123456789abcdef0123456789abcdef "
     "stream=True history=3"
 )
 
-# The patterns before ADR 0013, for comparison only.
-_OLD = (
-    (
-        re.compile(r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)(?:(bearer|basic|token)\s+)?[^\s\"',;}]+"),
-        lambda m: f"{m.group(1)}{m.group(2) + ' ' if m.group(2) else ''}{MASK}",
-    ),
-    (
-        re.compile(r"(?i)\b(bearer)\s+(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{6,}"),
-        lambda m: f"{m.group(1)} {MASK}",
-    ),
-    (
-        re.compile(
-            r"(?i)([\w-]*(?:api[_-]?key|apikey|secret|password|passwd|token|credentials?|private[_-]?key)"
-            r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]+"
-        ),
-        lambda m: f"{m.group(1)}{MASK}",
-    ),
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{12,}"), lambda m: f"sk-{MASK}"),
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), lambda m: MASK),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), lambda m: MASK),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), lambda m: MASK),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), lambda m: MASK),
-)
 OLD_MAX_LENGTH = 3_000
-
-
-def old_mask(text: str) -> str:
-    for pattern, replacement in _OLD:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def best_ms(function: Callable[[str], str], text: str, repeat: int) -> float:
@@ -85,9 +54,9 @@ def main() -> None:
         header += " old patterns ms |"
     print(header)
     print("|---|---:|---:|---:|" + ("---:|" if args.with_old else ""))
-    for shape, unit in SHAPES.items():
+    for shape, unit in ADVERSARIAL_SHAPES.items():
         for length in LENGTHS:
-            text = (unit * (length // len(unit) + 1))[:length]
+            text = repeated(unit, length)
             took = best_ms(masker.mask, text, args.repeat)
             row = f"| {shape} | {length:,} | {took:.3f} | {took * 1000 / (length / 1000):.1f} |"
             if args.with_old:

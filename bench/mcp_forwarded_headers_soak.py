@@ -21,6 +21,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -35,20 +36,21 @@ FIXTURE_SERVER = REPO / "tests" / "fixtures" / "mcp_servers" / "fixture_server.p
 CHAT_PATH = "/v1/chat/completions"
 
 
-def upstream_app() -> web.Application:
-    """Turn one: a tool call to `echo`; turn two (after the tool result): a short answer."""
+def upstream_app(tool_for: Callable[[str], str | None] = lambda text: "echo") -> web.Application:
+    """Turn one: a call to the tool `tool_for(<user message>)` (an answer if None); after the tool result: "done"."""
 
     async def chat(request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        after_tool = body["messages"][-1]["role"] == "tool"
+        last = body["messages"][-1]
+        tool = tool_for(last["content"]) if last["role"] == "user" else None
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         base = {"id": "chatcmpl-soak", "object": "chat.completion.chunk", "created": 0, "model": "soak"}
-        if after_tool:
+        if tool is None:
             deltas = [({"role": "assistant", "content": "done"}, None), ({}, "stop")]
         else:
             call = {"index": 0, "id": "call_1", "type": "function"}
-            call["function"] = {"name": "echo", "arguments": '{"message": "soak"}'}
+            call["function"] = {"name": tool, "arguments": '{"message": "soak"}'}
             deltas = [({"role": "assistant", "tool_calls": [call]}, None), ({}, "tool_calls")]
         for delta, finish in deltas:
             chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}

@@ -6,16 +6,14 @@ a failing parameter named after it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
 from aura.ports.chat_model import ChatModel
-from tests.contract.harnesses import HarnessEntry, discover_harnesses
+from tests.contract.harnesses import HarnessEntry, discover_harnesses, running
 from tests.contract.scenario import ProviderHarness
 
-SETUP_TIMEOUT = 10.0
 HARNESSES = discover_harnesses()
 
 
@@ -24,12 +22,8 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[ProviderHarne
     entry: HarnessEntry = request.param
     if entry.factory is None:
         pytest.fail(f"harness module tests/contract/harnesses/{entry.module}.py failed to import: {entry.import_error}")
-    built = entry.factory()
-    await asyncio.wait_for(built.start(), SETUP_TIMEOUT)
-    try:
+    async with running(entry.factory()) as built:
         yield built
-    finally:
-        await asyncio.wait_for(built.stop(), SETUP_TIMEOUT)
 
 
 @pytest.fixture

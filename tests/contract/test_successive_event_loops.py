@@ -16,8 +16,8 @@ import pytest
 from aura.domain.events import ModelEvent, TextDelta
 from aura.domain.messages import UserMessage
 from aura.ports.chat_model import ChatModel, ChatRequest
-from tests.contract.conftest import HARNESSES, SETUP_TIMEOUT
-from tests.contract.harnesses import HarnessEntry
+from tests.contract.conftest import HARNESSES
+from tests.contract.harnesses import SETUP_TIMEOUT, HarnessEntry
 from tests.contract.scenario import ProviderHarness, Response, Scenario
 
 REQUEST = ChatRequest((UserMessage("Which loop is this?"),))

@@ -23,6 +23,7 @@ from aura.domain.schema_profiles import SchemaProfile
 from aura.domain.tools import ToolSpec
 from aura.ports.chat_model import ChatModel, ChatRequest
 from aura.testing import FunctionToolset
+from tests.contract.harnesses import running
 from tests.contract.harnesses.anthropic import AnthropicHarness
 from tests.contract.harnesses.gemini import GeminiHarness
 from tests.contract.harnesses.openai import OpenAIHarness
@@ -87,32 +88,20 @@ async def ready_calls_once(model: ChatModel, request: ChatRequest) -> list[ToolC
 
 @pytest.fixture
 async def openai() -> AsyncIterator[OpenAIHarness]:
-    harness = OpenAIHarness()
-    await harness.start()
-    try:
+    async with running(OpenAIHarness()) as harness:
         yield harness
-    finally:
-        await harness.stop()
 
 
 @pytest.fixture
 async def gemini() -> AsyncIterator[GeminiHarness]:
-    harness = GeminiHarness()
-    await harness.start()
-    try:
+    async with running(GeminiHarness()) as harness:
         yield harness
-    finally:
-        await harness.stop()
 
 
 @pytest.fixture
 async def anthropic() -> AsyncIterator[AnthropicHarness]:
-    harness = AnthropicHarness()
-    await harness.start()
-    try:
+    async with running(AnthropicHarness()) as harness:
         yield harness
-    finally:
-        await harness.stop()
 
 
 # --- every adapter --------------------------------------------------------------------------------------

@@ -249,3 +249,16 @@ def test_tool_schemas_convert_each_schema_once_and_leave_rejected_tools_out(capl
     assert first.tools[0].provider is second.tools[0].provider
     assert len(calls) == 2  # once per schema object, however often it is offered
     assert sum("'bad' is not offered" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_tool_schemas_answer_the_same_tools_tuple_with_the_same_offer() -> None:
+    schemas = ToolSchemas(OPENAI)
+    params = {"type": "object", "properties": {"q": {"type": "string"}}}
+    tools = (ToolSpec("search", "", params), ToolSpec("other", "", params))
+
+    first = schemas.offer(tools)
+    assert schemas.offer(tools) is first  # an agent's registry hands out one tuple until its tools change
+    renamed = schemas.offer((ToolSpec("search", "", params), ToolSpec("renamed", "", params)))
+    assert [tool.spec.name for tool in renamed.tools] == ["search", "renamed"]
+    assert schemas.offer(list(tools)) is not first  # a list may change in place: never answered from memory
+    assert [tool.spec.name for tool in schemas.offer(list(tools)).tools] == ["search", "other"]

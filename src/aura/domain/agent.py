@@ -52,7 +52,7 @@ from aura.domain.messages import (
     ToolResultMessage,
     UserMessage,
 )
-from aura.domain.tool_registry import ToolRegistry
+from aura.domain.tool_registry import ToolRegistry, list_all, same_listing
 from aura.domain.tools import ClientToolPolicy, ProgressUpdate, RequestContext, ToolCallContext, ToolResult, ToolSpec
 from aura.domain.usage import Usage, UsageTracker
 from aura.ports.chat_model import ChatModel, ChatRequest, GenerationSettings
@@ -200,6 +200,7 @@ class Agent:
         self.approval_gate = approval_gate
         self._closed = False
         self._reported_collisions: set[str] = set()
+        self._registry: tuple[Sequence[Sequence[ToolSpec]], ToolRegistry] | None = None
 
     @property
     def id(self) -> str:
@@ -275,7 +276,12 @@ class Agent:
         self._check_open()
         if self.settings.turn_depth == 0 or not self.toolsets:
             return ToolRegistry()
-        registry = await ToolRegistry.discover(self.toolsets)
+        listed = await list_all(self.toolsets)
+        cached = self._registry
+        if cached is not None and same_listing(cached[0], listed):
+            return cached[1]  # the same tools as last time: no rebuild, and the same specs for the schema caches
+        registry = ToolRegistry.of(self.toolsets, listed)
+        self._registry = (listed, registry)
         for collision in registry.collisions:
             if collision not in self._reported_collisions:
                 self._reported_collisions.add(collision)
@@ -404,7 +410,7 @@ class _Turn:
         registry = await agent.tool_registry()
         client_specs = _offered_client_tools(settings, registry, self.context.client_tools)
         client_names = {spec.name for spec in client_specs}
-        specs = (*registry.specs, *client_specs)
+        specs = (*registry.specs, *client_specs) if client_specs else registry.specs
         messages: list[Message] = [SystemMessage(settings.full_system_prompt), *history]
         generation = GenerationSettings(
             settings.temperature, output_cap(settings.max_tokens, self.context.max_tokens), settings.reasoning_effort

@@ -719,8 +719,19 @@ class ToolSchemas:
         self._cache: OrderedDict[tuple[int, bool | None], tuple[Mapping[str, Any], ProviderSchema | None]] = (
             OrderedDict()
         )
+        self._last_offer: tuple[Sequence[ToolSpec], OfferedTools] | None = None
 
     def offer(self, tools: Sequence[ToolSpec]) -> OfferedTools:
+        """The tools converted for the provider; the same `tools` object as last time gets the same answer."""
+        last = self._last_offer
+        if last is not None and last[0] is tools:
+            return last[1]
+        offered_tools = self._offer(tools)
+        if isinstance(tools, tuple):  # immutable: an agent's registry hands out one tuple until its tools change
+            self._last_offer = (tools, offered_tools)
+        return offered_tools
+
+    def _offer(self, tools: Sequence[ToolSpec]) -> OfferedTools:
         offered: list[OfferedTool] = []
         restorers: dict[str, ProviderSchema] = {}
         for spec in tools:

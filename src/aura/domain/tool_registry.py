@@ -37,17 +37,26 @@ class ToolRegistry:
 
     tools: dict[str, RegisteredTool] = attrs.field(factory=dict)
     collisions: list[str] = attrs.field(factory=list)
+    _specs: tuple[ToolSpec, ...] | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @property
     def specs(self) -> tuple[ToolSpec, ...]:
-        return tuple(tool.spec for tool in self.tools.values())
+        """The offered specs; the same tuple every time, so a provider adapter can reuse its converted schemas."""
+        if self._specs is None:
+            object.__setattr__(self, "_specs", tuple(tool.spec for tool in self.tools.values()))
+        assert self._specs is not None
+        return self._specs
 
     def get(self, name: str) -> RegisteredTool | None:
         return self.tools.get(name)
 
     @classmethod
     async def discover(cls, toolsets: Sequence[Toolset]) -> ToolRegistry:
-        listed = await asyncio.gather(*(toolset.list_tools() for toolset in toolsets))
+        return cls.of(toolsets, await list_all(toolsets))
+
+    @classmethod
+    def of(cls, toolsets: Sequence[Toolset], listed: Sequence[Sequence[ToolSpec]]) -> ToolRegistry:
+        """The registry of `toolsets` whose tools are `listed` (one sequence per toolset, same order)."""
         registry = cls()
         for toolset, specs in zip(toolsets, listed, strict=True):
             for spec in specs:
@@ -68,3 +77,18 @@ class ToolRegistry:
                 f"{self.tools[spec.name].toolset.name!r}; offered as {name!r}"
             )
         self.tools[name] = RegisteredTool(attrs.evolve(spec, name=name), toolset, spec.name)
+        object.__setattr__(self, "_specs", None)
+
+
+async def list_all(toolsets: Sequence[Toolset]) -> list[Sequence[ToolSpec]]:
+    """Every toolset's tools, listed concurrently."""
+    return list(await asyncio.gather(*(toolset.list_tools() for toolset in toolsets)))
+
+
+def same_listing(listed: Sequence[Sequence[ToolSpec]], other: Sequence[Sequence[ToolSpec]]) -> bool:
+    """True when both listings hold the very same spec objects in the same order (toolsets hand out the same
+    `ToolSpec` objects until their tools change, so this is how a caller knows its registry is still current)."""
+    return len(listed) == len(other) and all(
+        len(specs) == len(others) and all(spec is same for spec, same in zip(specs, others, strict=True))
+        for specs, others in zip(listed, other, strict=True)
+    )

@@ -6,13 +6,29 @@ provider out of the suite.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import attrs
 
 from tests.contract.scenario import ProviderHarness
+
+SETUP_TIMEOUT = 10.0
+H = TypeVar("H", bound=ProviderHarness)
+
+
+@contextlib.asynccontextmanager
+async def running(harness: H) -> AsyncIterator[H]:
+    """`harness` started for the block and stopped after it (each step bounded by `SETUP_TIMEOUT`)."""
+    await asyncio.wait_for(harness.start(), SETUP_TIMEOUT)
+    try:
+        yield harness
+    finally:
+        await asyncio.wait_for(harness.stop(), SETUP_TIMEOUT)
 
 
 @attrs.frozen

@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from aura.domain.agent import Agent
 from tests.integration.a2a.support import fixture_agent
-from tests.integration.mcp.servers import ServerProcess, fixture_command, free_port
+from tests.integration.mcp.servers import ServerProcess, running_fixture_server
 
 
 @pytest.fixture
@@ -20,11 +20,8 @@ def record(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def mcp_server(tmp_path: Path, record: Path) -> Iterator[ServerProcess]:
-    port = free_port()
-    server = ServerProcess(fixture_command("streamable-http", port=port, record=record), port, log=tmp_path / "mcp.log")
-    server.start()
-    yield server
-    server.stop()
+    with running_fixture_server("streamable-http", tmp_path, record=record) as server:
+        yield server
 
 
 @pytest_asyncio.fixture

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
@@ -38,4 +40,45 @@ async def assert_still_serving(http: aiohttp.ClientSession, url: str, expected_t
     assert "usage" in final
 
 
-__all__ = ["assert_closed_properly", "assert_still_serving", "chunks", "stream"]
+async def wait_until_healthy(
+    http: aiohttp.ClientSession, url: str, process: asyncio.subprocess.Process, *, within: float = 60.0
+) -> None:
+    """Polls `GET /health` of a server process until it answers 200; fails if the process exits or time runs out."""
+    for _ in range(int(within * 10)):
+        if process.returncode is not None:
+            raise AssertionError(f"server exited early with {process.returncode}")
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.get(f"{url}/health") as response:
+                if response.status == 200:
+                    return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"server did not become healthy within {within:g} s")
+
+
+@contextlib.asynccontextmanager
+async def killed_if_still_running(process: asyncio.subprocess.Process) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The block's `process`; killed (and reaped) after the block if it has not exited by then."""
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def exit_code_and_log(process: asyncio.subprocess.Process, within: float) -> tuple[int, str]:
+    """Waits up to `within` s for `process` to exit; its exit code and its stderr (which must be a pipe)."""
+    code = await asyncio.wait_for(process.wait(), within)
+    assert process.stderr is not None
+    return code, (await process.stderr.read()).decode(errors="replace")
+
+
+__all__ = [
+    "assert_closed_properly",
+    "assert_still_serving",
+    "chunks",
+    "exit_code_and_log",
+    "killed_if_still_running",
+    "stream",
+    "wait_until_healthy",
+]

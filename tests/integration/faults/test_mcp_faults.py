@@ -27,7 +27,14 @@ from aura.ports.chat_model import ChatRequest
 from aura.testing import ScriptedChatModel, ScriptedRound, call_tool, reply
 from tests.integration.faults.support import assert_closed_properly, stream
 from tests.integration.http.support import content_of, events, iter_frames, running_server, user
-from tests.integration.mcp.servers import ServerProcess, fixture_command, fixture_url, free_port, read_events, wait_for
+from tests.integration.mcp.servers import (
+    ServerProcess,
+    fixture_command,
+    fixture_url,
+    read_events,
+    running_fixture_server,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -59,13 +66,8 @@ def record(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def http_server(tmp_path: Path, record: Path) -> Iterator[ServerProcess]:
-    port = free_port()
-    server = ServerProcess(
-        fixture_command("streamable-http", port=port, record=record), port, log=tmp_path / "mcp-server.log"
-    )
-    server.start()
-    yield server
-    server.stop()
+    with running_fixture_server("streamable-http", tmp_path, record=record) as server:
+        yield server
 
 
 @pytest.fixture

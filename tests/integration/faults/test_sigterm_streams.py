@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import sys
 from pathlib import Path
 
 import aiohttp
 
-from tests.integration.faults.support import assert_closed_properly
+from tests.integration.faults.support import (
+    assert_closed_properly,
+    exit_code_and_log,
+    killed_if_still_running,
+    wait_until_healthy,
+)
 from tests.integration.http.support import Frame, content_of, free_port, iter_frames, user
 
 REPO = Path(__file__).resolve().parents[3]
@@ -44,7 +48,7 @@ async def test_sigterm_with_20_streams_in_flight() -> None:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    try:
+    async with killed_if_still_running(process):
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
             await wait_until_healthy(http, url, process)
@@ -57,13 +61,7 @@ async def test_sigterm_with_20_streams_in_flight() -> None:
             await asyncio.wait_for(asyncio.gather(*(event.wait() for event in started)), 30)
             process.send_signal(signal.SIGTERM)
             results = await asyncio.wait_for(asyncio.gather(*readers), 40)
-        code = await asyncio.wait_for(process.wait(), 30)
-        assert process.stderr is not None
-        log = (await process.stderr.read()).decode(errors="replace")
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        code, log = await exit_code_and_log(process, 30)
 
     assert code == 0, log
     for model, frames in zip(models, results, strict=True):
@@ -77,15 +75,3 @@ async def test_sigterm_with_20_streams_in_flight() -> None:
             assert "The server is shutting down" in text
     assert "Received SIGTERM, initiating graceful shutdown" in log
     assert "did not close in time" not in log
-
-
-async def wait_until_healthy(http: aiohttp.ClientSession, url: str, process: asyncio.subprocess.Process) -> None:
-    for _ in range(300):
-        if process.returncode is not None:
-            raise AssertionError(f"server exited early with {process.returncode}")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(f"{url}/health") as response:
-                if response.status == 200:
-                    return
-        await asyncio.sleep(0.1)
-    raise AssertionError("server did not become healthy")

@@ -9,13 +9,7 @@ from typing import Any
 import pytest
 
 from aura.adapters.mcp import McpToolset, StdioTransport
-from tests.integration.mcp.servers import (
-    ServerProcess,
-    fixture_command,
-    fixture_url,
-    free_port,
-    http_transport,
-)
+from tests.integration.mcp.servers import ServerProcess, fixture_command, fixture_server, fixture_url, http_transport
 
 ToolsetFactory = Callable[..., Awaitable[McpToolset]]
 
@@ -32,9 +26,7 @@ def http_servers(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
     def start(transport: str, *, record: Path | None = None, port: int | None = None) -> ServerProcess:
-        port = port or free_port()
-        log = tmp_path / f"server-{transport}-{port}.log"
-        server = ServerProcess(fixture_command(transport, port=port, record=record), port, log=log)
+        server = fixture_server(transport, tmp_path, record=record, port=port)
         started.append(server)
         return server.start()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,35 @@ def fixture_command(transport: str, *, port: int | None = None, record: Path | N
     if record is not None:
         command += ["--record", str(record)]
     return command
+
+
+def fixture_server(transport: str, logs: Path, *, record: Path | None = None, port: int | None = None) -> ServerProcess:
+    """Our fixture server over an HTTP `transport`, on `port` (or a free one), its output in `logs`; not started."""
+    port = port or free_port()
+    command = fixture_command(transport, port=port, record=record)
+    return ServerProcess(command, port, log=logs / f"mcp-{transport}-{port}.log")
+
+
+@contextlib.contextmanager
+def running_fixture_servers(
+    transports: Iterable[str], logs: Path, *, records: Mapping[str, Path] | None = None
+) -> Iterator[dict[str, ServerProcess]]:
+    """Our fixture server over each HTTP transport (recording to `records[transport]`), all stopped afterwards."""
+    started: dict[str, ServerProcess] = {}
+    try:
+        for transport in transports:
+            started[transport] = fixture_server(transport, logs, record=(records or {}).get(transport)).start()
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+@contextlib.contextmanager
+def running_fixture_server(transport: str, logs: Path, *, record: Path | None = None) -> Iterator[ServerProcess]:
+    """`running_fixture_servers` for one transport."""
+    with running_fixture_servers([transport], logs, records={transport: record} if record else None) as started:
+        yield started[transport]
 
 
 def fixture_url(transport: str, port: int) -> str:

@@ -21,9 +21,9 @@ from tests.integration.mcp.servers import (
     ServerProcess,
     fixture_command,
     fixture_url,
-    free_port,
     http_transport,
     read_events,
+    running_fixture_servers,
     wait_for,
 )
 from tests.unit.strict_schema_checker import check_strict_schema
@@ -71,17 +71,8 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory, records: dict[str, Path]) -> Iterator[dict[str, ServerProcess]]:
-    logs = tmp_path_factory.mktemp("mcp-logs")
-    started: dict[str, ServerProcess] = {}
-    try:
-        for transport in HTTP_TRANSPORTS:
-            port = free_port()
-            command = fixture_command(transport, port=port, record=records[transport])
-            started[transport] = ServerProcess(command, port, log=logs / f"{transport}.log").start()
+    with running_fixture_servers(HTTP_TRANSPORTS, tmp_path_factory.mktemp("mcp-logs"), records=records) as started:
         yield started
-    finally:
-        for server in started.values():
-            server.stop()
 
 
 ToolsetFactory = Callable[..., Awaitable[McpToolset]]

@@ -16,14 +16,7 @@ import pytest_asyncio
 from aura.adapters.mcp import McpToolset
 from aura.adapters.mcp.connection import McpConnection
 from aura.domain.tools import RequestContext, ToolCallContext
-from tests.integration.mcp.servers import (
-    ServerProcess,
-    fixture_command,
-    fixture_url,
-    free_port,
-    http_transport,
-    wait_for,
-)
+from tests.integration.mcp.servers import ServerProcess, fixture_url, http_transport, running_fixture_server, wait_for
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
 
@@ -33,11 +26,8 @@ CALLER = contextvars.ContextVar[str]("caller", default="none")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("mcp-pool-logs") / "server.log"
-    started = ServerProcess(fixture_command(TRANSPORT, port=port), port, log=log).start()
-    yield started
-    started.stop()
+    with running_fixture_server(TRANSPORT, tmp_path_factory.mktemp("mcp-pool-logs")) as started:
+        yield started
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -15,10 +15,9 @@ from aura.domain.tools import RequestContext, ToolCallContext
 from tests.integration.mcp.servers import (
     HTTP_TRANSPORTS,
     ServerProcess,
-    fixture_command,
     fixture_url,
-    free_port,
     http_transport,
+    running_fixture_servers,
 )
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
@@ -28,18 +27,8 @@ MakeToolset = Callable[..., McpToolset]
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
-    logs = tmp_path_factory.mktemp("mcp-header-logs")
-    started: dict[str, ServerProcess] = {}
-    try:
-        for transport in HTTP_TRANSPORTS:
-            port = free_port()
-            started[transport] = ServerProcess(
-                fixture_command(transport, port=port), port, log=logs / f"{transport}.log"
-            ).start()
+    with running_fixture_servers(HTTP_TRANSPORTS, tmp_path_factory.mktemp("mcp-header-logs")) as started:
         yield started
-    finally:
-        for server in started.values():
-            server.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

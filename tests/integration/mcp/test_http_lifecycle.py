@@ -16,7 +16,7 @@ from aura.domain.tools import ToolCallContext
 from tests.integration.mcp.servers import (
     HTTP_TRANSPORTS,
     ServerProcess,
-    fixture_command,
+    fixture_server,
     fixture_url,
     free_port,
     http_transport,
@@ -50,7 +50,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[str, int], ServerProcess]
     started: list[ServerProcess] = []
 
     def start(transport: str, port: int) -> ServerProcess:
-        server = ServerProcess(fixture_command(transport, port=port), port, log=tmp_path / f"{transport}.log")
+        server = fixture_server(transport, tmp_path, port=port)
         started.append(server)
         return server.start()
 

@@ -19,8 +19,8 @@ from tests.integration.mcp.servers import (
     ServerProcess,
     fixture_command,
     fixture_url,
-    free_port,
     http_transport,
+    running_fixture_servers,
 )
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
@@ -31,18 +31,8 @@ CONTEXT = ToolCallContext(call_id="call_big", tool_name="big_text")
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
-    logs = tmp_path_factory.mktemp("mcp-large-logs")
-    started: dict[str, ServerProcess] = {}
-    try:
-        for transport in HTTP_TRANSPORTS:
-            port = free_port()
-            started[transport] = ServerProcess(
-                fixture_command(transport, port=port), port, log=logs / f"{transport}.log"
-            ).start()
+    with running_fixture_servers(HTTP_TRANSPORTS, tmp_path_factory.mktemp("mcp-large-logs")) as started:
         yield started
-    finally:
-        for server in started.values():
-            server.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -7,11 +7,14 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from aura.adapters.http.agent_directory import AgentDirectory, UnknownDefaultAgent
 from aura.adapters.http.chat_request import (
     forwardable_headers,
+    is_visible_ascii,
     new_completion_id,
     new_request_id,
     new_session_id,
@@ -182,6 +185,15 @@ def test_forwardable_headers_lower_case_names_and_skip_invisible_values() -> Non
         headers(("Authorization", "Bearer t"), ("X-Weird", "caf\u00e9"), ("X-Multi", "a"), ("x-multi", "b"))
     )
     assert collected == {"authorization": "Bearer t", "x-multi": "a, b"}
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x2FF), max_size=40))
+@example("tab\tand ~ tilde")
+@example("line\n")
+@example("caf\u00e9")
+@example("del\x7f")
+def test_a_visible_header_value_is_printable_ascii_or_tab(value: str) -> None:
+    assert is_visible_ascii(value) == all(char == "\t" or " " <= char <= "~" for char in value)
 
 
 def test_session_id_resolution_order() -> None:

@@ -31,51 +31,13 @@ from aura.adapters.telemetry.logging import (
     SecretMaskingFilter,
     mask_secrets,
 )
-
-# The patterns before the linear rewrite: quadratic on long words, used as the reference on short texts.
-_REFERENCE_PATTERNS = (
-    (
-        re.compile(r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)(?:(bearer|basic|token)\s+)?[^\s\"',;}]+"),
-        lambda m: f"{m.group(1)}{m.group(2) + ' ' if m.group(2) else ''}{MASK}",
-    ),
-    (
-        re.compile(r"(?i)\b(bearer)\s+(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{6,}"),
-        lambda m: f"{m.group(1)} {MASK}",
-    ),
-    (
-        re.compile(
-            r"(?i)([\w-]*(?:api[_-]?key|apikey|secret|password|passwd|token|credentials?|private[_-]?key)"
-            r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]+"
-        ),
-        lambda m: f"{m.group(1)}{MASK}",
-    ),
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{12,}"), lambda m: f"sk-{MASK}"),
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), lambda m: MASK),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), lambda m: MASK),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), lambda m: MASK),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), lambda m: MASK),
+from tests.unit.telemetry.masking_inputs import (
+    ADVERSARIAL_UNITS,
+    FRAGMENTS,
+    REFERENCE_PATTERNS,
+    reference_mask,
+    repeated,
 )
-
-
-def reference_mask(text: str) -> str:
-    for pattern, replacement in _REFERENCE_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-# Pieces that make the old patterns backtrack, and pieces of every secret shape.
-FRAGMENTS = [
-    "Authorization", "authorization", "Proxy-Authorization", ": ", "=", '"', "'", " ", "\t", "Bearer ", "bearer",
-    "Basic ", "token", "TOKEN", "api_key", "x-api-key", "secret", "password", "passwd", "credentials", "private-key",
-    "sk-", "AKIA", "ASIA", "AIza", "ghp_", "eyJ", ".", "-", "_", "abc", "0123456789", "ABCDEFGHIJKLMNOP",
-    "aaaaaaaaaaaa", "/", "+", ",", ";", "&", "}",
-]  # fmt: skip
-ADVERSARIAL_UNITS = [
-    "a", "-", "eyJaaaaaaaa-", "eyJ", "eyJaaaaaaaa.", "sk-", "sk-a", "token", "token ", "tokentoken=", "api_key ",
-    "x_", "ghp_", "ghp_" + "a" * 29, "AKIA", "bearer ", "bearer aaaaaaa ", "Authorization:", "authorization = ",
-    "password\t", "  ", "a-b_c", "AIza", "Bearer " + "a" * 50,
-]  # fmt: skip
-
 
 # --- the shape of the patterns ---------------------------------------------------------------------
 
@@ -134,7 +96,7 @@ def test_every_pattern_has_a_shape_that_matches_in_linear_time(pattern: re.Patte
 
 def test_the_check_catches_the_old_quadratic_shapes() -> None:
     """The shape test above fails on the patterns that stalled the server."""
-    old = _REFERENCE_PATTERNS[2][0]
+    old = REFERENCE_PATTERNS[2][0]
     with pytest.raises(AssertionError):
         test_every_pattern_has_a_shape_that_matches_in_linear_time(old)
 
@@ -149,7 +111,7 @@ def test_the_check_catches_the_old_quadratic_shapes() -> None:
 @example(unit="eyJaaaaaaaa-")
 @example(unit="tokentoken=")
 def test_masking_an_adversarial_text_of_100000_characters_finishes(unit: str) -> None:
-    text = (unit * (100_000 // len(unit) + 1))[:100_000]
+    text = repeated(unit, 100_000)
     masker = SecretMasker(["sk-known-secret-value-123", "another-known-secret"])
     masked = masker.mask(text)
     assert "sk-known-secret-value-123" not in masked
