@@ -7,8 +7,7 @@ import functools
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Iterable, Sequence
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -72,16 +71,23 @@ CONTEXT_OVERFLOW_MESSAGE = (
 T = TypeVar("T")
 
 
-@asynccontextmanager
-async def _closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+class _closing(Generic[T]):  # lower case: it reads as the function it replaced, `async with _closing(gen)`
     """Close a nested async generator as soon as its consumer stops, instead of at garbage collection.
 
-    Without it, cancelling a turn would leave in-flight tool calls to asyncio's finaliser.
+    Without it, cancelling a turn would leave in-flight tool calls to asyncio's finaliser. A class rather than an
+    `@asynccontextmanager` generator: a turn enters it at least twice.
     """
-    try:
-        yield iterator
-    finally:
-        close = getattr(iterator, "aclose", None)
+
+    __slots__ = ("_iterator",)
+
+    def __init__(self, iterator: AsyncIterator[T]) -> None:
+        self._iterator = iterator
+
+    async def __aenter__(self) -> AsyncIterator[T]:
+        return self._iterator
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        close = getattr(self._iterator, "aclose", None)
         if close is not None:
             await close()
 

@@ -9,9 +9,8 @@ closing frames (final chunk + `[DONE]`), a non-streaming request is answered 503
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -44,38 +43,30 @@ class ShutdownCoordinator:
     def active_streams(self) -> int:
         return self._active_streams
 
-    @contextlib.contextmanager
-    def track(self, *, streaming: bool) -> Iterator[None]:
+    def track(self, *, streaming: bool) -> AbstractContextManager[None]:
         """Count one running turn (and stream) for the grace-period early exit."""
-        self._active_turns += 1
-        self._idle.clear()
-        if streaming:
-            self._active_streams += 1
-        try:
-            yield
-        finally:
-            self._active_turns -= 1
-            if self._active_turns == 0:
-                self._idle.set()
-            if streaming:
-                self._active_streams -= 1
+        return _TrackedTurn(self, streaming)
 
-    @contextlib.contextmanager
-    def stop_signal(self) -> Iterator[asyncio.Future[None]]:
+    def stop_signal(self) -> AbstractContextManager[asyncio.Future[None]]:
         """A future that completes when turns must stop (phase 2), for one turn to wait on.
 
         Cheaper than a task waiting on `turns_must_stop` per turn: such a waiter is removed from a list
         as long as the number of open turns, so with thousands of streams each one's end cost O(streams).
         """
-        signal: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self.turns_must_stop.is_set():
-            signal.set_result(None)
-        self._stop_signals.add(signal)
-        try:
-            yield signal
-        finally:
-            self._stop_signals.discard(signal)
-            signal.cancel()
+        return _StopSignal(self)
+
+    def _turn_started(self, streaming: bool) -> None:
+        self._active_turns += 1
+        self._idle.clear()
+        if streaming:
+            self._active_streams += 1
+
+    def _turn_ended(self, streaming: bool) -> None:
+        self._active_turns -= 1
+        if self._active_turns == 0:
+            self._idle.set()
+        if streaming:
+            self._active_streams -= 1
 
     def begin(self) -> None:
         """Phase 1: close the gate."""
@@ -120,3 +111,42 @@ def shutdown_gate(coordinator: ShutdownCoordinator) -> Middleware:
         return await handler(request)
 
     return gate
+
+
+# Context managers as small classes rather than `@contextmanager` generators: both are entered once per request.
+
+
+class _TrackedTurn:
+    __slots__ = ("_coordinator", "_streaming")
+
+    def __init__(self, coordinator: ShutdownCoordinator, streaming: bool) -> None:
+        self._coordinator = coordinator
+        self._streaming = streaming
+
+    def __enter__(self) -> None:
+        self._coordinator._turn_started(self._streaming)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._coordinator._turn_ended(self._streaming)
+
+
+class _StopSignal:
+    __slots__ = ("_coordinator", "_signal")
+
+    def __init__(self, coordinator: ShutdownCoordinator) -> None:
+        self._coordinator = coordinator
+        self._signal: asyncio.Future[None] | None = None
+
+    def __enter__(self) -> asyncio.Future[None]:
+        signal: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._coordinator.turns_must_stop.is_set():
+            signal.set_result(None)
+        self._coordinator._stop_signals.add(signal)
+        self._signal = signal
+        return signal
+
+    def __exit__(self, *exc_info: object) -> None:
+        signal = self._signal
+        if signal is not None:
+            self._coordinator._stop_signals.discard(signal)
+            signal.cancel()

@@ -15,8 +15,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any, Final
 
 import attrs
@@ -245,20 +244,36 @@ def reset_log_context(token: contextvars.Token[LogContext]) -> None:
     _LOG_CONTEXT.reset(token)
 
 
-@contextmanager
-def log_context(
-    *,
-    request_id: str | None = None,
-    session_id: str | None = None,
-    agent_id: str | None = None,
-    trace_id: str | None = None,
-) -> Iterator[LogContext]:
-    """Ids for every line logged inside the block (and in tasks created inside it)."""
-    token = set_log_context(request_id=request_id, session_id=session_id, agent_id=agent_id, trace_id=trace_id)
-    try:
-        yield _LOG_CONTEXT.get()
-    finally:
-        _LOG_CONTEXT.reset(token)
+class log_context:
+    """Ids for every line logged inside the block (and in tasks created inside it).
+
+    A class rather than a `@contextmanager` generator: the server enters it twice per request.
+    """
+
+    __slots__ = ("_given", "_token")
+
+    def __init__(
+        self,
+        *,
+        request_id: str | None = None,
+        session_id: str | None = None,
+        agent_id: str | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        self._given = (request_id, session_id, agent_id, trace_id)
+        self._token: contextvars.Token[LogContext] | None = None
+
+    def __enter__(self) -> LogContext:
+        request_id, session_id, agent_id, trace_id = self._given
+        self._token = set_log_context(
+            request_id=request_id, session_id=session_id, agent_id=agent_id, trace_id=trace_id
+        )
+        return _LOG_CONTEXT.get()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _LOG_CONTEXT.reset(self._token)
+            self._token = None
 
 
 class LogContextFilter(logging.Filter):
