@@ -84,6 +84,7 @@ _EXPORTS: dict[str, str] = {
     "StartableToolset": "aura.ports.toolset",
     "VectorStore": "aura.ports.vector_store",
     "Embedder": "aura.ports.vector_store",
+    "SupportsCheck": "aura.ports.vector_store",
     "SessionStore": "aura.ports.session_store",
     "Tracer": "aura.ports.tracer",
     "Span": "aura.ports.tracer",
@@ -206,6 +207,7 @@ __all__ = [
     "StartableToolset",
     "StdioTransport",
     "StreamableHttpTransport",
+    "SupportsCheck",
     "SystemClock",
     "SystemMessage",
     "TextDelta",
@@ -329,5 +331,5 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; kept equal to `_EXPORTS` b
     from aura.ports.session_store import SessionStore
     from aura.ports.toolset import StartableToolset, Toolset
     from aura.ports.tracer import NoopTracer, Span, SpanKind, Tracer
-    from aura.ports.vector_store import Document, Embedder, SearchHit, VectorStore
+    from aura.ports.vector_store import Document, Embedder, SearchHit, SupportsCheck, VectorStore
     from aura.testing import ScriptedChatModel, ScriptedRound, call_tool, call_tools, reply
