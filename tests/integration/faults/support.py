@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.integration.http.support import Frame, chunks, content_of, parse_sse, user
+from tests.integration.http.support import Frame, chunks, content_of, parse_sse, user, wait_until_healthy
 
 
 def assert_closed_properly(frames: Sequence[Frame]) -> dict[str, Any]:
@@ -38,21 +38,6 @@ async def assert_still_serving(http: aiohttp.ClientSession, url: str, expected_t
     final = assert_closed_properly(frames)
     assert content_of(frames) == expected_text
     assert "usage" in final
-
-
-async def wait_until_healthy(
-    http: aiohttp.ClientSession, url: str, process: asyncio.subprocess.Process, *, within: float = 60.0
-) -> None:
-    """Polls `GET /health` of a server process until it answers 200; fails if the process exits or time runs out."""
-    for _ in range(int(within * 10)):
-        if process.returncode is not None:
-            raise AssertionError(f"server exited early with {process.returncode}")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(f"{url}/health") as response:
-                if response.status == 200:
-                    return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"server did not become healthy within {within:g} s")
 
 
 @contextlib.asynccontextmanager

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -142,3 +143,27 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+async def wait_until_healthy(
+    http: aiohttp.ClientSession,
+    url: str,
+    process: asyncio.subprocess.Process,
+    *,
+    within: float = 60.0,
+    log: Callable[[], Awaitable[str]] | None = None,
+) -> None:
+    """Polls `GET /health` of a server process until it answers 200; fails if the process exits or time runs out.
+
+    `log` returns what the process wrote so far, quoted in the failure.
+    """
+    for _ in range(int(within * 10)):
+        if process.returncode is not None:
+            written = f": {await log()}" if log is not None else ""
+            raise AssertionError(f"server exited early with {process.returncode}{written}")
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.get(f"{url}/health") as response:
+                if response.status == 200:
+                    return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"server did not become healthy within {within:g} s")

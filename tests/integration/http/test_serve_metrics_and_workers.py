@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.http.support import free_port
+from tests.integration.http.support import free_port, wait_until_healthy
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURE_MCP_SERVER = REPO / "tests" / "fixtures" / "mcp_servers" / "fixture_server.py"
@@ -74,6 +74,9 @@ class ServeProcess:
     def log(self) -> str:
         return "\n".join(self.lines)
 
+    async def current_log(self) -> str:
+        return self.log
+
     async def wait_for_line(self, fragment: str, count: int = 1, within: float = 60.0) -> None:
         for _ in range(int(within * 10)):
             if sum(fragment in line for line in self.lines) >= count:
@@ -118,18 +121,6 @@ def worker_pids(log: str) -> list[int]:
     return [int(line.split("(pid ")[1].split(")")[0]) for line in log.splitlines() if ") listening on port" in line]
 
 
-async def wait_until_up(http: aiohttp.ClientSession, url: str, serving: ServeProcess) -> None:
-    for _ in range(600):
-        if serving.process.returncode is not None:
-            raise AssertionError(f"aura serve exited with {serving.process.returncode}: {serving.log}")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(f"{url}/health") as response:
-                if response.status == 200:
-                    return
-        await asyncio.sleep(0.1)
-    raise AssertionError("aura serve did not start")
-
-
 async def test_metrics_report_requests_and_mcp_server_health(tmp_path: Path) -> None:
     config = tmp_path / "agent.toml"
     config.write_text(CONFIG)
@@ -138,7 +129,7 @@ async def test_metrics_report_requests_and_mcp_server_health(tmp_path: Path) -> 
     auth = {"Authorization": f"Bearer {KEY}"}
     env = {"CONFIG_PATH": str(config), "PORT": str(port), "AURA_API_KEYS": KEY}
     async with aura_serve(env=env) as serving, aiohttp.ClientSession() as http:
-        await wait_until_up(http, url, serving)
+        await wait_until_healthy(http, url, serving.process, log=serving.current_log)
         async with http.post(f"{url}/v1/chat/completions", data=b"{not json", headers=auth) as response:
             assert response.status == 400
         async with http.get(f"{url}/metrics", headers=auth) as response:

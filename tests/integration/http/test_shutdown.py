@@ -22,6 +22,7 @@ from tests.integration.http.support import (
     make_agent,
     running_server,
     user,
+    wait_until_healthy,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -80,7 +81,7 @@ async def server_process(grace: float) -> AsyncIterator[ServerProcess]:
     )
     server = ServerProcess(process, f"http://127.0.0.1:{port}")
     try:
-        await wait_until_healthy(server)
+        await wait_until_serving(server)
         yield server
     finally:
         if process.returncode is None:
@@ -89,17 +90,9 @@ async def server_process(grace: float) -> AsyncIterator[ServerProcess]:
         await server.stderr()
 
 
-async def wait_until_healthy(server: ServerProcess) -> None:
+async def wait_until_serving(server: ServerProcess) -> None:
     async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            if server.process.returncode is not None:
-                raise AssertionError(f"server exited early: {await server.stderr()}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"{server.url}/health") as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise AssertionError("server did not become healthy")
+        await wait_until_healthy(http, server.url, server.process, within=20, log=server.stderr)
 
 
 async def exit_code(process: asyncio.subprocess.Process, within: float) -> int:
