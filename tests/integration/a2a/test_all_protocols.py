@@ -10,8 +10,8 @@ import pytest
 
 from tests.integration.a2a.support import a2a_client, collect, text_of, user_message
 from tests.integration.faults.upstream import Behaviour, FakeOpenAI, Step
-from tests.integration.http.support import free_port
-from tests.integration.http.test_serve_metrics_and_workers import aura_serve, wait_until_up
+from tests.integration.http.support import free_port, wait_until_healthy
+from tests.integration.http.test_serve_metrics_and_workers import aura_serve
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -29,7 +29,7 @@ async def test_the_example_serves_one_agent_over_all_three_protocols() -> None:
             "OPENAI_BASE_URL": upstream.url,
         }
         async with aura_serve(env=env) as serving, aiohttp.ClientSession() as http:
-            await wait_until_up(http, url, serving)
+            await wait_until_healthy(http, url, serving.process, log=serving.current_log)
             sdk = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
             chat = await sdk.chat.completions.create(model="assistant", messages=[{"role": "user", "content": "hi"}])
             response = await sdk.responses.create(model="assistant", input="hi")

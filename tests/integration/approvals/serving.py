@@ -13,8 +13,8 @@ import aiohttp
 import attrs
 
 from tests.integration.faults.upstream import Behaviour, FakeOpenAI, Step
-from tests.integration.http.support import free_port
-from tests.integration.http.test_serve_metrics_and_workers import ServeProcess, aura_serve, wait_until_up
+from tests.integration.http.support import free_port, wait_until_healthy
+from tests.integration.http.test_serve_metrics_and_workers import ServeProcess, aura_serve
 
 REPO = Path(__file__).resolve().parents[3]
 ACTIONS_SERVER = REPO / "tests" / "fixtures" / "mcp_servers" / "sre_actions_server.py"
@@ -99,5 +99,5 @@ async def approval_server(
         url = f"http://127.0.0.1:{port}"
         full_env = {"CONFIG_PATH": str(config_file), "PORT": str(port), **(env or {})}
         async with aura_serve(*args, env=full_env) as serving, aiohttp.ClientSession() as http:
-            await wait_until_up(http, url, serving)
+            await wait_until_healthy(http, url, serving.process, log=serving.current_log)
             yield ApprovalServer(url, upstream, record, serving)
