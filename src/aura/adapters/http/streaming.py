@@ -182,7 +182,18 @@ class TurnRunner:
         try:
             with self.coordinator.stop_signal() as stop:
                 stop.add_done_callback(stop_requested)
-                return await outcome
+                while True:
+                    termination = await outcome
+                    # When several fire in one loop iteration: a turn that ended wins, then the shutdown, as
+                    # with the state checked in that order; a first event that came with its deadline wins too.
+                    if turn.done():
+                        return Termination.COMPLETE
+                    if stop.done() and not stop.cancelled():
+                        return Termination.SHUTDOWN
+                    if termination is Termination.FIRST_CHUNK_TIMEOUT and first.done():
+                        outcome = loop.create_future()
+                        continue
+                    return termination
         finally:
             turn.remove_done_callback(turn_ended)
             for timer in timers:
