@@ -254,10 +254,12 @@ def test_client_tool_specs_from_openai_function_tools() -> None:
     tools = [
         {"type": "function", "function": {"name": "glob", "description": "Find", "parameters": {"type": "object"}}},
         {"type": "function", "function": {"name": "now"}},
+        {"type": "function", "function": {"name": "later", "description": None, "parameters": None}},  # null = absent
     ]
     assert client_tool_specs(tools) == (
         ToolSpec("glob", "Find", {"type": "object"}),
         ToolSpec("now", "", {"type": "object", "properties": {}}),
+        ToolSpec("later", "", {"type": "object", "properties": {}}),
     )
     assert client_tool_specs(None) == ()
 

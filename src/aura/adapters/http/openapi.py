@@ -220,8 +220,9 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "name": {"type": "string", "minLength": 1},
-                    "description": {"type": "string"},
-                    "parameters": {"type": "object"},
+                    # null is read as absent (some clients send it for a tool without a docstring or arguments)
+                    "description": _STRING_OR_NULL,
+                    "parameters": {"type": ["object", "null"]},
                 },
                 "required": ["name"],
             },
