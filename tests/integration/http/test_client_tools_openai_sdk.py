@@ -145,6 +145,20 @@ async def test_the_request_tools_are_ignored_when_client_tools_are_off() -> None
     assert [spec.name for spec in model_agent.model.requests[0].tools] == ["alerts"]  # type: ignore[attr-defined]
 
 
+async def test_malformed_tools_are_a_400_even_for_an_agent_that_ignores_them() -> None:
+    model_agent = make_agent([reply("hi")], alias="plain")
+    async with running_server([model_agent]) as server:
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.chat.completions.create(
+                model="plain",
+                messages=[{"role": "user", "content": "q"}],
+                tools=[{"type": "function", "function": {"name": ""}}],
+            )
+    assert "tools[0].function.name: expected a non-empty string" in caught.value.message
+    assert model_agent.model.requests == []  # type: ignore[attr-defined]
+
+
 async def test_client_tool_hand_overs_conform_to_the_openapi_document(http: aiohttp.ClientSession) -> None:
     body = {"model": "ops", "messages": [{"role": "user", "content": "q"}], "tools": [WEATHER]}
     async with running_server([agent()]) as server:

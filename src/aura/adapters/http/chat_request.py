@@ -171,6 +171,8 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
     else:
         # (or with tool results answering the tool calls before them: see `_continuation`)
         raise invalid_request(f"Last message must be from user, got: {last.role}", "messages")
+    # Malformed tools are a 400 whichever agent answers, even one that ignores the request's tools.
+    client_tool_specs(data.get("tools"))
     tool_choice = data.get("tool_choice")
     return ChatCompletionRequest(
         model=model,
@@ -196,7 +198,10 @@ def client_tool_specs(tools: Any) -> tuple[ToolSpec, ...]:
         where = f"tools[{index}]"
         if not isinstance(tool, dict):
             raise invalid_request(f"{where}: expected an object, got {_json_type(tool)}", where)
-        if tool.get("type", "function") != "function":
+        kind = tool.get("type", "function")
+        if not isinstance(kind, str):
+            raise invalid_request(f"{where}.type: expected a string, got {_json_type(kind)}", f"{where}.type")
+        if kind != "function":
             raise invalid_request(
                 f"{where}.type: unsupported tool type {tool.get('type')!r}; supported: function", f"{where}.type"
             )

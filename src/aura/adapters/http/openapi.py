@@ -214,6 +214,7 @@ _SCHEMAS: dict[str, Any] = {
     },
     "FunctionTool": {
         "type": "object",
+        "description": "Checked for every agent, including one that ignores the request's tools.",
         "properties": {
             "type": {"const": "function"},
             "function": {
