@@ -20,7 +20,6 @@ from aiohttp import web
 from aura.adapters.http.agent_directory import AgentDirectory
 from aura.adapters.http.chat_request import (
     ChatCompletionRequest,
-    client_tool_specs,
     forwardable_headers,
     new_completion_id,
     new_request_id,
@@ -247,7 +246,7 @@ class ChatCompletionsHandler:
             return ()
         if chat_request.tool_choice_none:
             return ()
-        return client_tool_specs(chat_request.tools)
+        return chat_request.tools
 
     async def _stream(self, request: web.Request, prepared: _Prepared, span: Span) -> web.StreamResponse:
         identity = StreamIdentity(

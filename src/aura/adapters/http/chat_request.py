@@ -55,8 +55,8 @@ class ChatCompletionRequest:
 
     `messages` is the conversation the turn starts from. It ends with the user's message, or — when
     `continues` is true — with the results of client tool calls the previous response handed over.
-    `tools` is the request's raw `tools` value, read by `client_tool_specs` only for an agent that
-    accepts client tools (for the others it is ignored, as it always was). `task_kind` names an
+    `tools` are the request's tools as specs, checked for every agent (a malformed one is a 400) and offered
+    only by an agent that accepts client tools (the others ignore them, as they always did). `task_kind` names an
     OpenWebUI background task (`title`, `tags`, `follow_ups`, …) recognised from the prompt.
     """
 
@@ -65,7 +65,7 @@ class ChatCompletionRequest:
     stream: bool = False
     max_tokens: int | None = None
     metadata_session_id: str | None = None
-    tools: Any = None
+    tools: tuple[ToolSpec, ...] = ()
     tool_choice_none: bool = False
     continues: bool = False
     task_kind: str | None = None
@@ -172,7 +172,7 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
         # (or with tool results answering the tool calls before them: see `_continuation`)
         raise invalid_request(f"Last message must be from user, got: {last.role}", "messages")
     # Malformed tools are a 400 whichever agent answers, even one that ignores the request's tools.
-    client_tool_specs(data.get("tools"))
+    tools = client_tool_specs(data.get("tools"))
     tool_choice = data.get("tool_choice")
     return ChatCompletionRequest(
         model=model,
@@ -180,7 +180,7 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
         stream=stream is True,
         max_tokens=max_tokens,
         metadata_session_id=metadata_session_id,
-        tools=data.get("tools"),
+        tools=tools,
         tool_choice_none=tool_choice == "none",
         continues=last.role == "tool",
         task_kind=task_kind,
