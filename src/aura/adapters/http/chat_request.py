@@ -135,12 +135,7 @@ def parse_chat_request(body: bytes) -> ChatCompletionRequest:
     """Validate a request body; raises `ApiError` (400) naming the first bad field."""
     if not body.strip():
         raise invalid_request("Request body is empty; expected a JSON object")
-    try:
-        # orjson refuses all the standard library would refuse, and lone surrogate escapes too, so a body it
-        # reads needs no further check; anything else takes the slow path below for its exact error.
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        data = _decode_strictly(body)
+    data = json_body(body, "a chat completion request")
     if not isinstance(data, dict):
         raise invalid_request(f"Request body must be a JSON object, got {_json_type(data)}")
 
@@ -308,10 +303,18 @@ def _parse_message(raw: Any, index: int) -> _Parsed:
     return _Parsed(index, role, _parse_content(raw.get("content"), f"{where}.content"), raw)
 
 
-def _decode_strictly(body: bytes) -> Any:
-    """The body through the standard library: its errors name the line and column; it reads what orjson does
-    not (integers beyond 64 bits, NaN, a UTF-8 byte-order mark, deep nesting), and unpaired surrogates are
-    refused here."""
+def json_body(body: bytes, what: str) -> Any:
+    """A request body as JSON, or a 400 that says what is wrong with it (`what` names the request kind).
+
+    orjson refuses all the standard library would refuse, and lone surrogate escapes too, so a body it reads
+    needs no further check. Anything else goes through the standard library: its errors name the line and
+    column; it reads what orjson does not (integers beyond 64 bits, NaN, a UTF-8 byte-order mark, deep
+    nesting), and unpaired surrogates are refused here.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     try:
         data = json.loads(body)
     except UnicodeDecodeError:
@@ -321,7 +324,7 @@ def _decode_strictly(body: bytes) -> Any:
             f"Malformed JSON in request body: {error.msg} (line {error.lineno}, column {error.colno})"
         ) from None
     except RecursionError:
-        raise invalid_request("Request body is nested too deeply to be a chat completion request") from None
+        raise invalid_request(f"Request body is nested too deeply to be {what}") from None
     _reject_unpaired_surrogates(data)
     return data
 

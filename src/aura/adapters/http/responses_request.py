@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from aura.adapters.http.chat_request import client_tool_specs
+from aura.adapters.http.chat_request import client_tool_specs, json_body
 from aura.adapters.http.errors import ApiError, invalid_request
 from aura.domain.messages import (
     AssistantMessage,
@@ -58,10 +58,7 @@ def new_item_id(prefix: str) -> str:
 
 
 def parse_responses_request(body: bytes) -> ResponsesRequest:
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise invalid_request(f"The request body is not valid JSON: {error}") from None
+    data = json_body(body, "a Responses API request")
     if not isinstance(data, dict):
         raise invalid_request("The request body must be a JSON object.")
     model = data.get("model")
