@@ -8,7 +8,6 @@ conversation's next message. When the agent's approval webhook has a secret, the
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from aura.adapters.http.agent_directory import AgentDirectory
+from aura.adapters.http.chat_request import json_body
 from aura.adapters.http.errors import ApiError, invalid_request
 from aura.domain.approvals import (
     SIGNATURE_PREFIX,
@@ -90,10 +90,7 @@ class ApprovalsHandler:
         raise _unknown(decision_id)
 
     def _parse(self, raw: bytes, request: web.Request, *, signed: bool) -> ApprovalDecision:
-        try:
-            body: Any = json.loads(raw or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise invalid_request("The body must be a JSON object.") from None
+        body: Any = json_body(raw or b"{}", "an approval decision")
         if not isinstance(body, dict):
             raise invalid_request("The body must be a JSON object.")
         value = body.get("decision")
